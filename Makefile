@@ -1,0 +1,59 @@
+# The three stable entry points: `make run`, `make test`, `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/velaops
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+
+# Local runs: debug on, so no SECRET_KEY is needed and static files are served by whitenoise from source.
+RUN_ENV := DEBUG=1 PORT=$(PORT)
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= vela-demo-operator
+ADMIN_USER ?= admin
+ADMIN_PASSWORD ?= vela-demo-admin
+
+.PHONY: run test bench install lock lint clean
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements/base.txt -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m infra.ensure_database
+	$(RUN_ENV) $(PY) manage.py migrate --no-input -v0
+	$(RUN_ENV) VELAOPS_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py createuser $(DEMO_USER) --role operator
+	$(RUN_ENV) VELAOPS_PASSWORD=$(ADMIN_PASSWORD) $(PY) manage.py createuser $(ADMIN_USER) --role superuser
+	@echo
+	@echo "  VelaOps:  http://127.0.0.1:$(PORT)/"
+	@echo "  operator: $(DEMO_USER) / $(DEMO_PASSWORD)"
+	@echo "  admin:    $(ADMIN_USER) / $(ADMIN_PASSWORD)"
+	@echo "  Ctrl-C stops everything."
+	@echo
+	$(RUN_ENV) $(VENV)/bin/honcho --procfile infra/Procfile.dev --app-root . start
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Recompile the pinned requirements after editing requirements/*.in.
+lock:
+	$(PY) -m pip install --quiet uv
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes -q base.in -o base.txt
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes -q dev.in -o dev.txt
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,171 @@
+"""Live state of an environment's Vela resources, read through the AWS APIs (and the API's health URL)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
+from ..models import Environment
+
+HEALTH_URL_TIMEOUT = 5
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    kind: str
+    name: str
+    exists: bool | None  # None: could not tell (the check itself failed)
+    state: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def detail_pairs(self) -> list[tuple[str, str]]:
+        # Templates look up dict keys before methods, so `details.items` would break on a key named "items".
+        return [(key, value) for key, value in self.details.items() if value]
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.exists) and not self.error_code and self.state in HEALTHY_STATES
+
+
+HEALTHY_STATES = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "IMPORT_COMPLETE",
+    "available",
+    "Active",
+    "ACTIVE",
+    "Successful",
+    "ok",
+}
+
+# Error codes that mean "checked, and it is not there" rather than "could not check".
+NOT_FOUND_CODES = {
+    "ResourceNotFoundException",
+    "DBClusterNotFoundFault",
+    "ValidationError",  # CloudFormation: "Stack with id X does not exist"
+}
+
+
+def environment_resources(environment: Environment) -> list[ResourceState]:
+    """Check every configured resource concurrently; one failing check never hides the others."""
+    session = boto3_session(environment)
+    checks: list[Callable[[], ResourceState]] = []
+    if environment.cloudformation_stacks:
+        cfn = client(environment, "cloudformation", session)
+        checks += [lambda name=name: _stack(cfn, name) for name in environment.cloudformation_stacks]
+    if environment.lambda_function_name:
+        lam = client(environment, "lambda", session)
+        checks.append(lambda: _lambda(lam, environment.lambda_function_name))
+    if environment.api_health_url:
+        checks.append(lambda: _health_url(environment.api_health_url))
+    if environment.aurora_cluster_identifier:
+        rds = client(environment, "rds", session)
+        checks.append(lambda: _aurora(rds, environment.aurora_cluster_identifier))
+    if environment.dynamodb_tables:
+        ddb = client(environment, "dynamodb", session)
+        checks += [lambda name=name: _table(ddb, name) for name in environment.dynamodb_tables]
+    if not checks:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:
+        return list(pool.map(lambda check: check(), checks))
+
+
+def _guarded(kind: str, name: str, read: Callable[[], ResourceState]) -> ResourceState:
+    try:
+        return read()
+    except AWS_EXCEPTIONS as exc:
+        error = describe_error(exc)
+        exists = False if error.code in NOT_FOUND_CODES and _is_not_found(error.message) else None
+        return ResourceState(kind, name, exists, error_code=error.code, error_message=error.message)
+
+
+def _is_not_found(message: str) -> bool:
+    lowered = message.lower()
+    return "not found" in lowered or "does not exist" in lowered or "not exist" in lowered or "cannot find" in lowered
+
+
+def _stack(cfn, name: str) -> ResourceState:
+    def read() -> ResourceState:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        details = {"last updated": str(stack.get("LastUpdatedTime") or stack.get("CreationTime") or "")}
+        if stack.get("StackStatusReason"):
+            details["reason"] = stack["StackStatusReason"]
+        return ResourceState("CloudFormation stack", name, True, stack["StackStatus"], details)
+
+    return _guarded("CloudFormation stack", name, read)
+
+
+def _lambda(lam, name: str) -> ResourceState:
+    def read() -> ResourceState:
+        config = lam.get_function_configuration(FunctionName=name)
+        vpc = config.get("VpcConfig") or {}
+        details = {
+            "runtime": config.get("Runtime", ""),
+            "last update": config.get("LastUpdateStatus", ""),
+            "subnets": str(len(vpc.get("SubnetIds") or [])),
+            "security groups": ", ".join(vpc.get("SecurityGroupIds") or []),
+        }
+        return ResourceState("Lambda function", name, True, config.get("State", "Active"), details)
+
+    return _guarded("Lambda function", name, read)
+
+
+def _aurora(rds, identifier: str) -> ResourceState:
+    def read() -> ResourceState:
+        cluster = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+        details = {
+            "engine": f"{cluster.get('Engine', '')} {cluster.get('EngineVersion', '')}".strip(),
+            "deletion protection": "on" if cluster.get("DeletionProtection") else "off",
+            "instances": str(len(cluster.get("DBClusterMembers") or [])),
+        }
+        return ResourceState("Aurora cluster", identifier, True, cluster.get("Status", ""), details)
+
+    return _guarded("Aurora cluster", identifier, read)
+
+
+def _table(ddb, name: str) -> ResourceState:
+    def read() -> ResourceState:
+        table = ddb.describe_table(TableName=name)["Table"]
+        details = {
+            "item count": str(table.get("ItemCount", "")),
+            "billing": (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
+        }
+        return ResourceState("DynamoDB table", name, True, table.get("TableStatus", ""), details)
+
+    return _guarded("DynamoDB table", name, read)
+
+
+def _health_url(url: str) -> ResourceState:
+    kind = "API health route"
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "velaops"})
+    try:
+        with urllib.request.urlopen(request, timeout=HEALTH_URL_TIMEOUT) as response:
+            body = response.read(65536)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        return ResourceState(kind, url, True, f"HTTP {exc.code}", error_code=f"HTTP {exc.code}", error_message=exc.reason)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return ResourceState(kind, url, None, error_code="Unreachable", error_message=str(reason))
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ResourceState(kind, url, True, f"HTTP {status}", error_code="BadResponse", error_message="not JSON")
+    details = {}
+    dsql = payload.get("dsql") if isinstance(payload, dict) else None
+    if isinstance(dsql, dict):
+        details = {
+            "DSQL connected": str(dsql.get("connected")),
+            "latency ms": str(dsql.get("latencyMs", "")),
+            "cluster": str(dsql.get("clusterArn") or ""),
+        }
+    state = str(payload.get("status", f"HTTP {status}")) if isinstance(payload, dict) else f"HTTP {status}"
+    return ResourceState(kind, url, True, state, details)

@@ -1,0 +1,30 @@
+"""The periodic jobs, declared in code and synced by name into django-celery-beat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# Every name starts with this prefix so entries we no longer declare can be told
+# apart from ones an operator added by hand in the admin.
+MANAGED_PREFIX = "velaops: "
+
+WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=15)
+
+BEAT_SCHEDULE = {
+    f"{MANAGED_PREFIX}worker heartbeat": {
+        "task": "tasks.heartbeat.record_worker_heartbeat",
+        "schedule": WORKER_HEARTBEAT_INTERVAL,
+        # A heartbeat older than its interval says nothing new: drop it rather than queue it.
+        # (django-celery-beat maps expire_seconds to the "expires" option of each run.)
+        "options": {"expire_seconds": int(WORKER_HEARTBEAT_INTERVAL.total_seconds())},
+    },
+}
+
+
+def prune_stale_entries() -> int:
+    """Delete managed entries that are no longer declared above; returns how many."""
+    from django_celery_beat.models import PeriodicTask
+
+    stale = PeriodicTask.objects.filter(name__startswith=MANAGED_PREFIX).exclude(name__in=BEAT_SCHEDULE)
+    deleted, _ = stale.delete()
+    return deleted

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+
+from dashboard import roles
+
+from dashboard.models import Environment
+from dashboard.redis_client import redis_client
+
+pytest_plugins = ["tests.fixtures.aws"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _delete_redis_keys_of_this_run():
+    yield
+    client = redis_client()
+    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def make_user(username: str, role: str | None):
+    # Transactional tests truncate every table, the data migration's groups included.
+    roles.install_groups(Group, Permission)
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username)
+    if role == "superuser":
+        user.is_superuser = user.is_staff = True
+        user.save()
+    elif role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("vera", "viewer")
+
+
+@pytest.fixture
+def operator(db):
+    return make_user("otto", "operator")
+
+
+@pytest.fixture
+def approver(db):
+    return make_user("april", "approver")
+
+
+@pytest.fixture
+def outsider(db):
+    """Logged in, but holds no role."""
+    return make_user("nobody", None)
+
+
+@pytest.fixture
+def superuser(db):
+    return make_user("root", "superuser")
+
+
+@pytest.fixture
+def environment(db):
+    return Environment.objects.create(
+        name="Staging",
+        slug="staging",
+        region="us-east-1",
+        account_id="123456789012",
+        lambda_function_name="vela-api",
+        aurora_cluster_identifier="vela-aurora",
+        dynamodb_tables=["vela-users"],
+    )
