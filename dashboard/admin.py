@@ -22,7 +22,9 @@ class EnvironmentAdmin(admin.ModelAdmin):
                     "lambda_function_name",
                     "api_health_url",
                     "aurora_cluster_identifier",
+                    "aurora_secret_id",
                     "dynamodb_tables",
+                    "dsql_cluster_identifier",
                 ]
             },
         ),

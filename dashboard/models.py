@@ -64,6 +64,20 @@ class Environment(models.Model):
     aurora_cluster_identifier = models.CharField(
         "Aurora cluster identifier", max_length=63, blank=True, validators=[resource_name_validator]
     )
+    aurora_secret_id = models.CharField(
+        "Aurora secret",
+        max_length=2048,
+        blank=True,
+        validators=[resource_name_validator],
+        help_text="Secrets Manager secret (name or ARN) holding the Aurora credentials.",
+    )
+    dsql_cluster_identifier = models.CharField(
+        "DSQL cluster identifier",
+        max_length=64,
+        blank=True,
+        validators=[resource_name_validator],
+        help_text="The environment's current DSQL cluster; the runbook sets it when it provisions one.",
+    )
     dynamodb_tables = ArrayField(
         models.CharField(max_length=255, validators=[resource_name_validator]),
         default=list,
@@ -103,6 +117,13 @@ class Environment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def dsql_endpoint(self) -> str:
+        """The cluster's public endpoint, in the form AWS serves it; empty without a cluster."""
+        from .dsql import cluster_endpoint
+
+        return cluster_endpoint(self.dsql_cluster_identifier, self.region) if self.dsql_cluster_identifier else ""
 
     def get_absolute_url(self) -> str:
         return reverse("environment-detail", args=[self.slug])
