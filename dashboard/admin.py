@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
-from .models import Environment
+from .models import Approval, Attempt, AttemptLog, AuditEvent, Environment, MigrationRun, Step
 
 
 @admin.register(Environment)
@@ -35,3 +35,50 @@ class EnvironmentAdmin(admin.ModelAdmin):
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Migration history is evidence: visible in the admin, never editable there."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MigrationRun)
+class MigrationRunAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "environment", "status", "runbook_version", "started_by", "started_at", "finished_at"]
+    list_filter = ["status", "environment"]
+
+
+@admin.register(Step)
+class StepAdmin(ReadOnlyAdmin):
+    list_display = ["migration", "position", "title", "state"]
+    list_filter = ["state"]
+
+
+@admin.register(Attempt)
+class AttemptAdmin(ReadOnlyAdmin):
+    list_display = ["migration", "step", "action", "number", "status", "requested_by", "requested_at", "finished_at"]
+    list_filter = ["status", "action"]
+
+
+@admin.register(AttemptLog)
+class AttemptLogAdmin(ReadOnlyAdmin):
+    list_display = ["attempt", "at", "level", "message"]
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ["step", "action", "requested_by", "approved_by", "approved_at", "used_by_attempt"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "environment", "user", "source_address", "action", "outcome"]
+    list_filter = ["action", "outcome"]

@@ -35,6 +35,9 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         resources, error = [], describe_error(exc)
     context = {
         "environment": environment,
+        "open_migration": environment.migrations.filter(status="open").select_related("started_by").first(),
+        "past_migrations": environment.migrations.exclude(status="open").select_related("started_by")[:10],
+        "can_operate": roles.can_operate(request.user),
         "resources": resources,
         "error": error,
         "checked_in_ms": round((time.monotonic() - started) * 1000),

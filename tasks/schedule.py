@@ -10,7 +10,16 @@ MANAGED_PREFIX = "velaops: "
 
 WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=15)
 
+ATTEMPT_SWEEP_INTERVAL = timedelta(seconds=15)
+
 BEAT_SCHEDULE = {
+    # With attempts going stale after 30 s without a heartbeat, a dead worker's attempt is
+    # marked interrupted within 45 s.
+    f"{MANAGED_PREFIX}sweep stale attempts": {
+        "task": "tasks.runbook.sweep_stale_attempts",
+        "schedule": ATTEMPT_SWEEP_INTERVAL,
+        "options": {"expire_seconds": int(ATTEMPT_SWEEP_INTERVAL.total_seconds())},
+    },
     f"{MANAGED_PREFIX}worker heartbeat": {
         "task": "tasks.heartbeat.record_worker_heartbeat",
         "schedule": WORKER_HEARTBEAT_INTERVAL,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
 from ..models import Environment
+from .api_health import fetch_health
 
 HEALTH_URL_TIMEOUT = 5
 
@@ -145,27 +143,15 @@ def _table(ddb, name: str) -> ResourceState:
 
 def _health_url(url: str) -> ResourceState:
     kind = "API health route"
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "velaops"})
-    try:
-        with urllib.request.urlopen(request, timeout=HEALTH_URL_TIMEOUT) as response:
-            body = response.read(65536)
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        return ResourceState(kind, url, True, f"HTTP {exc.code}", error_code=f"HTTP {exc.code}", error_message=exc.reason)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return ResourceState(kind, url, None, error_code="Unreachable", error_message=str(reason))
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return ResourceState(kind, url, True, f"HTTP {status}", error_code="BadResponse", error_message="not JSON")
-    details = {}
-    dsql = payload.get("dsql") if isinstance(payload, dict) else None
-    if isinstance(dsql, dict):
-        details = {
-            "DSQL connected": str(dsql.get("connected")),
-            "latency ms": str(dsql.get("latencyMs", "")),
-            "cluster": str(dsql.get("clusterArn") or ""),
-        }
-    state = str(payload.get("status", f"HTTP {status}")) if isinstance(payload, dict) else f"HTTP {status}"
-    return ResourceState(kind, url, True, state, details)
+    reading = fetch_health(url, timeout=HEALTH_URL_TIMEOUT)
+    if not reading.reachable:
+        return ResourceState(kind, url, None, error_code="Unreachable", error_message=reading.error)
+    details = {
+        "HTTP": str(reading.http_status),
+        "DSQL connected": "" if reading.dsql_connected is None else str(reading.dsql_connected),
+        "latency ms": "" if reading.dsql_latency_ms is None else f"{reading.dsql_latency_ms:.1f}",
+        "cluster": reading.cluster_arn,
+    }
+    if reading.http_status != 200:
+        return ResourceState(kind, url, True, f"HTTP {reading.http_status}", details, "HTTP error", reading.error)
+    return ResourceState(kind, url, True, reading.status or "unknown", details, error_message=reading.error)

@@ -4,7 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
 
-from .validators import (
+from ..validators import (
     account_id_validator,
     resource_name_validator,
     role_arn_validator,
@@ -121,7 +121,7 @@ class Environment(models.Model):
     @property
     def dsql_endpoint(self) -> str:
         """The cluster's public endpoint, in the form AWS serves it; empty without a cluster."""
-        from .dsql import cluster_endpoint
+        from ..dsql import cluster_endpoint
 
         return cluster_endpoint(self.dsql_cluster_identifier, self.region) if self.dsql_cluster_identifier else ""
 

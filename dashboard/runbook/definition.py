@@ -1,0 +1,40 @@
+"""What a runbook step is: a small unit that checks live state, acts, verifies, and may roll back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..models import Environment, Step
+    from .context import StepContext
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    key: str
+    title: str
+    summary: str
+
+    # Destructive actions need the resource's name typed to confirm, and approval where the environment asks.
+    destructive: bool = False
+    rollback_destructive: bool = False
+    rollback_summary: str = ""
+
+    @property
+    def has_rollback(self) -> bool:
+        return type(self).rollback is not StepDefinition.rollback
+
+    def is_destructive(self, action: str) -> bool:
+        return self.destructive if action == "run" else action == "rollback" and self.rollback_destructive
+
+    def confirmation_name(self, step: Step, environment: Environment) -> str:
+        """The resource name an operator must type to confirm a destructive action."""
+        raise NotImplementedError(f"{self.key} is destructive but names no resource to confirm")
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        """Converge: check the live state, act only if needed, verify; return the outputs to record."""
+        raise NotImplementedError
+
+    def rollback(self, ctx: StepContext) -> dict[str, Any]:
+        raise NotImplementedError

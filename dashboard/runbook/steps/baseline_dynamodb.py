@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from ..context import StepContext
+from ..definition import StepDefinition
+from .dynamodb_state import dynamodb_snapshot
+
+
+class BaselineDynamoDB(StepDefinition):
+    def run(self, ctx: StepContext) -> dict:
+        return {"tables": dynamodb_snapshot(ctx)}
+
+
+STEP = BaselineDynamoDB(
+    key="baseline_dynamodb",
+    title="Baseline DynamoDB",
+    summary="Record each table's status, key schema, billing mode, stream settings and exact item count.",
+)
