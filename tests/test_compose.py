@@ -1,0 +1,305 @@
+"""docker-compose.yml, infra/Dockerfile and infra/Procfile.dev name only things that exist.
+
+No Docker engine runs here, so instead of starting the stack these tests parse the files and check
+every executable, Python module, manage.py subcommand, Celery subcommand, file and environment
+variable they name against this checkout and its virtualenv (the image installs the same lock).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import re
+import runpy
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "infra" / "Dockerfile"
+PROCFILE = ROOT / "infra" / "Procfile.dev"
+VENV_BIN = Path(sys.executable).parent
+
+SERVICES = {"postgres", "redis", "web", "worker", "beat"}
+APP_SERVICES = {"migrate", "web", "worker", "beat"}
+# Top-level directories that are not part of the running product and stay out of the image.
+NOT_IN_IMAGE = {"tests", "bench", "docs"}
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def split(command: str | list[str]) -> list[str]:
+    """A compose command (list or shell string) as argv; `$$` is compose's escape for `$`."""
+    if isinstance(command, str):
+        return shlex.split(command.replace("$$", "$"))
+    return [str(part).replace("$$", "$") for part in command]
+
+
+def healthcheck_argv(test: str | list[str]) -> list[str]:
+    if isinstance(test, str):
+        return split(test)
+    kind, *rest = test
+    if kind == "CMD-SHELL":
+        (line,) = rest
+        return split(line)
+    assert kind == "CMD", f"unexpected healthcheck form {kind!r}"
+    return split(rest)
+
+
+# --- checking one command line --------------------------------------------------------------------
+
+
+def option_value(argv: list[str], *names: str) -> str | None:
+    for index, arg in enumerate(argv):
+        for name in names:
+            if arg == name:
+                return argv[index + 1]
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def check_module_exists(dotted: str) -> None:
+    assert importlib.util.find_spec(dotted) is not None, f"module {dotted} does not exist"
+
+
+def check_python_code(code: str) -> None:
+    """`python -c CODE`: it compiles, and every module and name it imports exists."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                check_module_exists(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name) or importlib.util.find_spec(f"{node.module}.{alias.name}"), (
+                    f"{node.module} has no {alias.name}"
+                )
+
+
+def check_manage_py(args: list[str]) -> None:
+    from django.core.management import get_commands
+
+    assert (ROOT / "manage.py").is_file()
+    subcommand = args[0]
+    assert subcommand in get_commands(), f"manage.py has no subcommand {subcommand!r}"
+    code = option_value(args, "-c", "--command")
+    if subcommand == "shell" and code is not None:
+        check_python_code(code)
+
+
+def check_python(args: list[str]) -> None:
+    if args[0] == "-m":
+        check_module_exists(args[1])
+    elif args[0] == "-c":
+        check_python_code(args[1])
+    elif args[0] == "manage.py":
+        check_manage_py(args[1:])
+    else:
+        script = ROOT / args[0]
+        assert script.is_file(), f"python script {args[0]} does not exist"
+
+
+def check_gunicorn(args: list[str]) -> None:
+    config = option_value(args, "-c", "--config")
+    assert config, "gunicorn runs without infra/gunicorn.conf.py"
+    path = ROOT / config
+    assert path.is_file(), f"gunicorn config {config} does not exist"
+    settings = runpy.run_path(str(path))
+    assert "bind" in settings and "workers" in settings
+    app = args[-1]
+    module, _, attribute = app.partition(":")
+    loaded = importlib.import_module(module)
+    assert callable(getattr(loaded, attribute or "application")), f"{app} is not a WSGI application"
+
+
+def check_celery(args: list[str]) -> None:
+    from celery.bin.celery import celery as celery_cli
+
+    app_name = option_value(args, "-A", "--app")
+    assert app_name, "celery runs without -A"
+    module = importlib.import_module(app_name.partition(":")[0])
+    assert hasattr(module, "app") or hasattr(module, "celery"), f"{app_name} has no Celery app"
+    rest = list(args)
+    while rest[0].startswith("-"):
+        # Options before the subcommand: -A/--app take a value (unless written --app=...).
+        option = rest.pop(0)
+        if option in {"-A", "--app", "-b", "--broker", "--workdir", "--config"}:
+            rest.pop(0)
+    subcommand = rest[0]
+    assert subcommand in celery_cli.commands, f"celery has no subcommand {subcommand!r}"
+
+
+CHECKERS = {"python": check_python, "gunicorn": check_gunicorn, "celery": check_celery}
+
+
+def check_command(argv: list[str], *, where: str) -> None:
+    executable = Path(argv[0]).name
+    assert (VENV_BIN / executable).exists(), f"{where}: {executable} is not installed in the virtualenv"
+    checker = CHECKERS.get(executable)
+    assert checker, f"{where}: no check for {executable}; teach tests/test_compose.py about it"
+    checker(argv[1:])
+
+
+# --- docker-compose.yml ---------------------------------------------------------------------------
+
+
+def test_services_exist_with_healthchecks():
+    services = compose()["services"]
+    assert SERVICES <= services.keys()
+    for name in SERVICES:
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    assert healthcheck_argv(services["postgres"]["healthcheck"]["test"])[0] == "pg_isready"
+    assert healthcheck_argv(services["redis"]["healthcheck"]["test"]) == ["redis-cli", "ping"]
+
+
+def test_app_services_build_from_the_dockerfile():
+    services = compose()["services"]
+    assert DOCKERFILE.is_file()
+    for name in APP_SERVICES:
+        build = services[name]["build"]
+        assert (ROOT / build["context"]).resolve() == ROOT
+        assert (ROOT / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+
+
+def test_app_services_wait_for_what_they_need():
+    services = compose()["services"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["redis"]["condition"] == "service_healthy"
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+    for name, service in services.items():
+        targets = service.get("depends_on", {})
+        for target in targets:
+            assert target in services, f"{name} depends on unknown service {target}"
+
+
+def app_commands() -> list[tuple[str, list[str]]]:
+    found = []
+    for name, service in compose()["services"].items():
+        if name not in APP_SERVICES:
+            continue
+        found.append((f"{name}.command", split(service["command"])))
+        if "healthcheck" in service:
+            found.append((f"{name}.healthcheck", healthcheck_argv(service["healthcheck"]["test"])))
+    return found
+
+
+@pytest.mark.parametrize(("where", "argv"), app_commands(), ids=[where for where, _ in app_commands()])
+def test_compose_command_names_what_exists(where, argv):
+    check_command(argv, where=where)
+
+
+def test_compose_runs_the_expected_processes():
+    services = compose()["services"]
+    assert split(services["migrate"]["command"])[:3] == ["python", "manage.py", "migrate"]
+    assert split(services["web"]["command"])[0] == "gunicorn"
+    assert split(services["worker"]["command"])[:4] == ["celery", "-A", "velaops", "worker"]
+    assert split(services["beat"]["command"])[:4] == ["celery", "-A", "velaops", "beat"]
+    assert "/healthz" in " ".join(healthcheck_argv(services["web"]["healthcheck"]["test"]))
+
+
+def settings_variables() -> set[str]:
+    sources = (ROOT / "velaops" / "settings.py").read_text() + (ROOT / "infra" / "gunicorn.conf.py").read_text()
+    return set(re.findall(r"""(?:env_\w+|os\.environ\.get)\(\s*["']([A-Z0-9_]+)["']""", sources))
+
+
+def test_environment_names_are_read_by_settings():
+    known = settings_variables()
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS"} <= known
+    for name, service in compose()["services"].items():
+        if name not in APP_SERVICES:
+            continue
+        environment = service["environment"]
+        unknown = set(environment) - known
+        assert not unknown, f"{name} sets variables nothing reads: {sorted(unknown)}"
+        assert str(environment["DEBUG"]) == "0"
+        # DEBUG is off, so settings refuse to start without a key; compose must insist on one.
+        assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?")
+
+
+def test_database_url_matches_the_postgres_service():
+    services = compose()["services"]
+    postgres = services["postgres"]["environment"]
+    url = services["web"]["environment"]["DATABASE_URL"]
+    assert url.startswith(f"postgres://{postgres['POSTGRES_USER']}:")
+    assert url.endswith(f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    assert services["web"]["environment"]["REDIS_URL"].startswith("redis://redis:6379/")
+
+
+# --- infra/Dockerfile -----------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [tuple(line.split(None, 1)) for line in lines if line and not line.startswith("#")]
+
+
+def test_dockerfile_copies_files_that_exist():
+    copies = [args for instruction, args in dockerfile_instructions() if instruction == "COPY"]
+    sources = []
+    for args in copies:
+        parts = args.split()
+        if any(part.startswith("--from=") for part in parts):
+            continue
+        sources += [part for part in parts[:-1] if not part.startswith("--")]
+    assert sources
+    for source in sources:
+        assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"
+    # Every top-level Python package of the product is in the image.
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")} - NOT_IN_IMAGE
+    missing = packages - {source.rstrip("/") for source in sources}
+    assert not missing, f"the Dockerfile does not copy {sorted(missing)}"
+
+
+def test_dockerfile_installs_the_lock_and_runs_gunicorn_unprivileged():
+    instructions = dockerfile_instructions()
+    text = " ".join(args for _, args in instructions)
+    assert "--require-hashes" in text and "requirements/base.txt" in text
+    assert instructions[0][0] == "ARG" and "python:3.11-slim" in instructions[0][1]
+    users = [args for instruction, args in instructions if instruction == "USER"]
+    assert users and not users[-1].startswith(("root", "0"))
+    run = " ".join(args for instruction, args in instructions if instruction == "RUN")
+    assert "collectstatic" in run
+    (cmd,) = [args for instruction, args in instructions if instruction == "CMD"]
+    check_command(split(ast.literal_eval(cmd)), where="Dockerfile CMD")
+
+
+def test_dockerignore_keeps_local_state_out():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", ".env"} <= set(ignored)
+
+
+# --- infra/Procfile.dev ---------------------------------------------------------------------------
+
+
+def procfile_entries() -> list[tuple[str, list[str]]]:
+    entries = []
+    for line in PROCFILE.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, command = line.split(":", 1)
+        entries.append((name.strip(), shlex.split(command)))
+    return entries
+
+
+@pytest.mark.parametrize(("name", "argv"), procfile_entries(), ids=[name for name, _ in procfile_entries()])
+def test_procfile_names_what_exists(name, argv):
+    assert argv[0].startswith(".venv/bin/"), f"{name} does not run from the project's virtualenv"
+    assert (ROOT / argv[0]).exists(), f"Procfile.dev {name}: {argv[0]} does not exist"
+    check_command(argv, where=f"Procfile.dev {name}")
+
+
+def test_procfile_runs_web_worker_and_beat():
+    assert {"web", "worker", "beat"} <= {name for name, _ in procfile_entries()}
