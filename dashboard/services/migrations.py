@@ -66,7 +66,7 @@ def migration_abandon(
     _require(roles.can_operate(user), "You need the operator role to abandon a migration.")
     _require(bool(reason.strip()), "Say why the migration is abandoned.")
     with transaction.atomic():
-        locked = MigrationRun.objects.select_for_update().get(pk=migration.pk)
+        locked = _lock(migration)
         _require(locked.status == MigrationRun.Status.OPEN, "The migration is not open.")
         _require(not locked.attempts.filter(status__in=Attempt.ACTIVE).exists(), "An attempt is still active.")
         MigrationRun.objects.filter(pk=migration.pk, status=MigrationRun.Status.OPEN).update(
@@ -89,7 +89,7 @@ def attempt_request(
     try:
         with transaction.atomic():
             # The lock serialises every action on this migration: double clicks and two operators included.
-            locked = MigrationRun.objects.select_for_update().select_related("environment").get(pk=migration.pk)
+            locked = _lock(migration)
             step = Step.objects.get(pk=step.pk)
             approval = _check_action(locked, step, action, user, confirmation, reason)
             number = (step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -220,6 +220,16 @@ def _check_action(
     return approval
 
 
+def _lock(migration: MigrationRun) -> MigrationRun:
+    # FOR NO KEY UPDATE of the migration row alone: serialises actions on it without blocking the
+    # foreign-key checks of rows that merely reference it (audit events, attempts).
+    return (
+        MigrationRun.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("environment")
+        .get(pk=migration.pk)
+    )
+
+
 def _definition(step: Step):
     definition = step_definition(step.key)
     if definition is None:
@@ -232,13 +242,13 @@ def _require(condition: bool, message: str) -> None:
         raise ActionRefused(message)
 
 
-def _audit(environment, migration, user, source_address, action, outcome="ok", **details) -> None:
+def _audit(environment, migration, user, source_address, event, outcome="ok", **details) -> None:
     AuditEvent.objects.create(
         environment=environment,
         migration=migration,
         user=user if getattr(user, "pk", None) else None,
         source_address=source_address,
-        action=action,
+        action=event,
         outcome=outcome,
         details={k: v for k, v in details.items() if v not in ("", None)},
     )
