@@ -153,6 +153,12 @@ AWS_CONNECT_TIMEOUT = env_int("AWS_CONNECT_TIMEOUT", 5, minimum=1)
 AWS_READ_TIMEOUT = env_int("AWS_READ_TIMEOUT", 30, minimum=1)
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1)
 
+# The offline sandbox's control endpoint (infra/sandbox/control.py): the fault page exists only when this
+# is set, and only for the environment whose AWS endpoint the sandbox reports. Empty in production.
+SANDBOX_CONTROL_URL = env_str(
+    "SANDBOX_CONTROL_URL", f"http://127.0.0.1:{env_int('SANDBOX_PORT', 5000, minimum=1) + 3}" if DEBUG else ""
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,107 @@
+"""The sandbox's control endpoint: read and flip fault switches from other processes.
+
+Served by the running sandbox on loopback (`GET /faults`, `POST /faults` with a JSON object of
+switches). VelaOps's fault page and `manage.py sandbox --set-fault` are its clients; the page finds it
+through the SANDBOX_CONTROL_URL setting, and treats as "the sandbox" the environment whose AWS endpoint
+URL is the one this endpoint reports. No authentication: it listens on loopback only and controls
+nothing but fake failures.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+
+from .config import SandboxConfig
+from .faults import DESCRIPTIONS, FaultError, FaultSwitches
+
+MAX_BODY = 4096
+
+
+class ControlServer:
+    def __init__(self, config: SandboxConfig, faults: FaultSwitches) -> None:
+        self.config, self.faults = config, faults
+        self._server: ThreadingHTTPServer | None = None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "aws_endpoint_url": self.config.moto_url,
+            "faults": self.faults.current.as_dict(),
+            "descriptions": DESCRIPTIONS,
+        }
+
+    def start(self) -> None:
+        control = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path != "/faults":
+                    return self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                self._send(HTTPStatus.OK, control.state())
+
+            def do_POST(self) -> None:  # noqa: N802
+                if self.path != "/faults":
+                    return self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    if length > MAX_BODY:
+                        raise FaultError("request too large")
+                    changes = json.loads(self.rfile.read(length) or b"{}")
+                    if not isinstance(changes, dict):
+                        raise FaultError("expected a JSON object of switches")
+                    control.faults.update(changes)
+                except (FaultError, ValueError) as exc:
+                    return self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                self._send(HTTPStatus.OK, control.state())
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((self.config.host, self.config.control_port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="sandbox-control", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+class ControlError(Exception):
+    pass
+
+
+def get_state(control_url: str, timeout: float = 3) -> dict[str, Any]:
+    """The running sandbox's faults and AWS endpoint; ControlError if it does not answer."""
+    return _call("GET", control_url, None, timeout)
+
+
+def set_faults(control_url: str, changes: dict[str, Any], timeout: float = 3) -> dict[str, Any]:
+    return _call("POST", control_url, changes, timeout)
+
+
+def _call(method: str, control_url: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    try:
+        response = requests.request(method, f"{control_url.rstrip('/')}/faults", json=body, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ControlError(f"the sandbox does not answer at {control_url} ({type(exc).__name__})") from None
+    try:
+        payload = response.json()
+    except ValueError:
+        raise ControlError(f"the sandbox answered HTTP {response.status_code} without JSON") from None
+    if not response.ok:
+        raise ControlError(payload.get("error") or f"HTTP {response.status_code}")
+    return payload

@@ -1,0 +1,262 @@
+"""The DSQL wire endpoint: a loopback proxy that logs clients in like DSQL, then relays to the local PostgreSQL.
+
+To the client it speaks PostgreSQL's startup protocol as DSQL does: no TLS here (the sandbox answers
+SSLRequest with 'N', so the environment uses sslmode=disable), a cleartext password that must be a valid
+IAM auth token for an ACTIVE cluster in the sandbox account (`dsql_token.check_token`). After that it
+opens a trust-auth session on the local PostgreSQL as the stand-in role and database, and relays bytes.
+The DSQL fault switches (refuse, latency) act here, before any byte is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import threading
+from collections.abc import Callable
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from . import pg
+from .config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from .dsql_token import Refusal, check_token
+from .faults import FaultSwitches
+
+log = logging.getLogger(__name__)
+
+SSL_REQUEST = 80877103
+GSSENC_REQUEST = 80877104
+CANCEL_REQUEST = 80877102
+PROTOCOL_3 = 196608
+AUTH_CLEARTEXT = b"R" + struct.pack("!ii", 8, 3)
+MAX_STARTUP = 10_000  # the server's own limit for a startup packet
+
+
+def ensure_database(config: SandboxConfig) -> None:
+    """The one database that stands in for every DSQL cluster, owned by the role sessions run as."""
+    pg.ensure_role(config, config.dsql_upstream_user)
+    pg.ensure_database(config, config.dsql_database, config.dsql_upstream_user)
+
+
+def drop_database(config: SandboxConfig) -> None:
+    pg.drop_database(config, config.dsql_database)
+
+
+def error_response(sqlstate: str, message: str, detail: str = "") -> bytes:
+    fields = [b"SFATAL", b"VFATAL", b"C" + sqlstate.encode(), b"M" + message.encode()]
+    if detail:
+        fields.append(b"D" + detail.encode())
+    body = b"\0".join(fields) + b"\0\0"
+    return b"E" + struct.pack("!i", len(body) + 4) + body
+
+
+def known_secrets() -> Callable[[str], str | None]:
+    """Secret keys the sandbox can check signatures with: its own credentials (found through the same chain
+    VelaOps's processes use) and the fallback keys for processes that have none."""
+    known = {FALLBACK_ACCESS_KEY_ID: FALLBACK_SECRET_ACCESS_KEY}
+    credentials = boto3.Session().get_credentials()
+    if credentials:
+        frozen = credentials.get_frozen_credentials()
+        known[frozen.access_key] = frozen.secret_key
+    return known.get
+
+
+def moto_cluster_status(config: SandboxConfig) -> Callable[[str], str | None]:
+    """The DSQL cluster's status as the sandbox's moto reports it (None: no such cluster)."""
+    # moto does not check signatures: fixed dummy keys keep this lookup independent of the caller's.
+    dsql = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox").client(
+        "dsql",
+        region_name=config.region,
+        endpoint_url=config.moto_url,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
+    )
+
+    def status(identifier: str) -> str | None:
+        try:
+            return dsql.get_cluster(identifier=identifier)["status"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise
+
+    return status
+
+
+class DsqlProxy:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        faults: FaultSwitches,
+        *,
+        secret_for: Callable[[str], str | None],
+        cluster_status: Callable[[str], str | None],
+    ) -> None:
+        self.config, self.faults = config, faults
+        self._secret_for, self._cluster_status = secret_for, cluster_status
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    # -- lifecycle: an event loop of its own in a daemon thread ----------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sandbox-dsql-proxy", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error:
+            raise RuntimeError(f"DSQL proxy could not listen on port {self.config.dsql_port}: {self._error}")
+
+    def stop(self) -> None:
+        if self._loop and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._handle, self.config.host, self.config.dsql_port)
+            )
+        except OSError as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._server.close()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.close()
+
+    # -- one client -------------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        faults = self.faults.current
+        if faults.dsql_refuse:
+            writer.transport.abort()  # RST: the client sees the connection refused/reset before any byte
+            return
+        if faults.dsql_latency_ms:
+            await asyncio.sleep(faults.dsql_latency_ms / 1000)
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            startup = await self._read_startup(reader, writer)
+            if startup is None:
+                return
+            if startup[0] == CANCEL_REQUEST:
+                # Cancel keys belong to the upstream session: pass the request through untouched.
+                up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
+                upstream.write(startup[1])
+                await upstream.drain()
+                return
+            params = startup[1]
+            user = params.get("user", "")
+            writer.write(AUTH_CLEARTEXT)
+            await writer.drain()
+            kind, body = await _read_message(reader)
+            if kind != b"p":
+                writer.write(error_response("08P01", "expected a password message"))
+                return
+            token = body.rstrip(b"\0").decode("utf-8", "replace")
+            refusal = await asyncio.to_thread(self._check, token, user)
+            if refusal:
+                # The reason goes to the client (it is the person rehearsing) and the log; never the token.
+                log.info("DSQL login refused for user %r: %s", user, refusal.reason)
+                writer.write(
+                    error_response(refusal.sqlstate, "unable to accept connection, access denied", refusal.reason)
+                )
+                return
+            up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
+            upstream.write(_startup_message(self._upstream_params(params)))
+            await upstream.drain()
+            kind, body = await _read_message(up_reader)
+            if kind == b"R" and body[:4] != struct.pack("!i", 0):
+                writer.write(
+                    error_response(
+                        "28000",
+                        "sandbox: the local PostgreSQL asks for a password",
+                        f"give role {self.config.dsql_upstream_user} trust auth on {self.config.pg_host}",
+                    )
+                )
+                return
+            writer.write(kind + struct.pack("!i", len(body) + 4) + body)
+            await writer.drain()
+            await _relay(reader, writer, up_reader, upstream)
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            pass  # the client or the server went away: nothing to answer
+        finally:
+            for stream in (writer, upstream):
+                if stream is not None and not stream.is_closing():
+                    stream.close()
+
+    def _check(self, token: str, user: str) -> Refusal | None:
+        try:
+            return check_token(
+                token,
+                user,
+                region=self.config.region,
+                secret_for=self._secret_for,
+                cluster_status=self._cluster_status,
+            )
+        except Exception as exc:  # moto unreachable, say: refuse, and say why
+            return Refusal("08006", f"sandbox could not check the token: {type(exc).__name__}")
+
+    def _upstream_params(self, params: dict[str, str]) -> dict[str, str]:
+        # Every DSQL user and database name lands in the one stand-in; other options pass through.
+        return {**params, "user": self.config.dsql_upstream_user, "database": self.config.dsql_database}
+
+    async def _read_startup(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[int, dict[str, str]] | tuple[int, bytes] | None:
+        while True:
+            (length,) = struct.unpack("!i", await reader.readexactly(4))
+            if not 8 <= length <= MAX_STARTUP:
+                return None
+            payload = await reader.readexactly(length - 4)
+            (code,) = struct.unpack("!i", payload[:4])
+            if code in (SSL_REQUEST, GSSENC_REQUEST):
+                writer.write(b"N")  # no TLS, no GSS in the sandbox
+                await writer.drain()
+                continue
+            if code == CANCEL_REQUEST:
+                return code, struct.pack("!i", length) + payload
+            if code != PROTOCOL_3:
+                writer.write(error_response("0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}"))
+                return None
+            items = payload[4:].split(b"\0")
+            params = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items) - 1, 2) if items[i]}
+            return code, params
+
+
+async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    header = await reader.readexactly(5)
+    (length,) = struct.unpack("!i", header[1:])
+    return header[:1], await reader.readexactly(length - 4)
+
+
+def _startup_message(params: dict[str, str]) -> bytes:
+    body = struct.pack("!i", PROTOCOL_3)
+    body += b"".join(key.encode() + b"\0" + value.encode() + b"\0" for key, value in params.items()) + b"\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+async def _relay(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    server_reader: asyncio.StreamReader,
+    server_writer: asyncio.StreamWriter,
+) -> None:
+    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        finally:
+            sink.close()
+
+    await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer), return_exceptions=True)

@@ -1,0 +1,103 @@
+"""Checking a DSQL IAM auth token the way DSQL does, against the sandbox's moto account.
+
+A token is a SigV4 presigned URL without its scheme:
+`HOST/?Action=DbConnectAdmin&X-Amz-Algorithm=...&X-Amz-Credential=AKID/DATE/REGION/dsql/aws4_request
+&X-Amz-Date=...&X-Amz-Expires=...&X-Amz-SignedHeaders=host&X-Amz-Signature=...`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
+
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ADMIN_USER = "admin"
+_HOST = re.compile(r"^(?P<identifier>[a-z0-9]+)\.dsql\.(?P<region>[a-z0-9-]+)\.on\.aws$")
+_CLOCK_SKEW = timedelta(minutes=5)
+MAX_EXPIRES = 604800  # SigV4's own limit (7 days)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    sqlstate: str  # 28000 invalid authorization, 28P01 invalid password (a bad or stale token)
+    reason: str
+
+
+def check_token(
+    token: str,
+    user: str,
+    *,
+    region: str,
+    secret_for: Callable[[str], str | None],
+    cluster_status: Callable[[str], str | None],
+    now: datetime | None = None,
+) -> Refusal | None:
+    """None when the token lets `user` in; otherwise why not.
+
+    `secret_for(access_key_id)` returns the secret key the sandbox knows for that key (None: unknown);
+    `cluster_status(identifier)` returns the DSQL cluster's status in moto (None: no such cluster).
+    """
+    host, sep, query = token.partition("/?")
+    if not sep:
+        return Refusal("28P01", "the password is not a DSQL auth token")
+    match = _HOST.match(host)
+    if not match:
+        return Refusal("28000", f"{host!r} is not a DSQL cluster endpoint")
+    if match["region"] != region:
+        return Refusal("28000", f"this endpoint serves {region}, not {match['region']}")
+    params = {key: values[0] for key, values in parse_qs(query, keep_blank_values=True).items()}
+
+    expected_action = "DbConnectAdmin" if user == ADMIN_USER else "DbConnect"
+    if params.get("Action") != expected_action:
+        return Refusal("28000", f"user {user!r} needs a {expected_action} token, got {params.get('Action')!r}")
+    if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or params.get("X-Amz-SignedHeaders") != "host":
+        return Refusal("28P01", "the token is not signed with SigV4 over the host header")
+
+    scope = params.get("X-Amz-Credential", "").split("/")
+    if len(scope) != 5 or scope[2:] != [region, "dsql", "aws4_request"]:
+        return Refusal("28P01", "the token's credential scope is not dsql in this region")
+    try:
+        signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        expires = int(params["X-Amz-Expires"])
+    except (KeyError, ValueError):
+        return Refusal("28P01", "the token has no valid X-Amz-Date / X-Amz-Expires")
+    now = now or datetime.now(UTC)
+    if not 0 < expires <= MAX_EXPIRES or scope[1] != params["X-Amz-Date"][:8]:
+        return Refusal("28P01", "the token's expiry or date is malformed")
+    if signed_at - _CLOCK_SKEW > now:
+        return Refusal("28P01", "the token is signed in the future")
+    if signed_at + timedelta(seconds=expires) < now:
+        return Refusal("28P01", "the token has expired")
+
+    secret = secret_for(scope[0])
+    if secret is None:
+        return Refusal("28P01", "the token is signed with an access key the sandbox does not know")
+    if not hmac.compare_digest(
+        params.get("X-Amz-Signature", ""), _signature(host, query, params, region, scope[0], secret)
+    ):
+        return Refusal("28P01", "the token's signature does not match")
+
+    status = cluster_status(match["identifier"])
+    if status is None:
+        return Refusal("28000", f"no DSQL cluster {match['identifier']} in this account")
+    if status != "ACTIVE":
+        return Refusal("28000", f"cluster {match['identifier']} is {status}, not ACTIVE")
+    return None
+
+
+def _signature(host: str, query: str, params: dict[str, str], region: str, access_key: str, secret: str) -> str:
+    # Sign the same request again at the token's own timestamp; the query keeps its original encoding.
+    unsigned = "&".join(pair for pair in query.split("&") if not pair.startswith("X-Amz-Signature="))
+    request = AWSRequest(method="GET", url=f"https://{host}/?{unsigned}")
+    request.context["timestamp"] = params["X-Amz-Date"]
+    credentials = Credentials(access_key, secret, params.get("X-Amz-Security-Token"))
+    signer = SigV4QueryAuth(credentials, "dsql", region, expires=int(params["X-Amz-Expires"]))
+    string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
+    return signer.signature(string_to_sign, request)

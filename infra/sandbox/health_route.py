@@ -1,0 +1,141 @@
+"""The Vela API's health route, as the seed plans it, standing in for the Lambda runtime moto does not run.
+
+`GET /health` and `GET /health/dsql` answer
+    {"status": "ok" | "degraded" | "error",
+     "dsql": {"connected": bool, "latencyMs": number | null, "clusterArn": str | null, "error"?: str}}
+HTTP 200 for ok and degraded (no DSQL configured yet), 503 for error. Each request reads the API Lambda's
+environment variables through the Lambda API, as a fresh handler would at cold start, so repointing the
+Lambda at a new cluster is what makes this route report it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import psycopg
+from botocore.config import Config
+
+from .config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from .faults import FaultSwitches
+
+log = logging.getLogger(__name__)
+
+FUNCTION_NAME = "vela-api"
+DSQL_CONNECT_TIMEOUT = 5
+
+
+class HealthRoute:
+    def __init__(self, config: SandboxConfig, faults: FaultSwitches, function_name: str = FUNCTION_NAME) -> None:
+        self.config, self.faults, self.function_name = config, faults, function_name
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        # The handler signs with the process's own credentials, as the Lambda would with its role's.
+        self._session = boto3.Session(region_name=config.region)
+        if self._session.get_credentials() is None:
+            self._session = boto3.Session(
+                region_name=config.region,
+                aws_access_key_id=FALLBACK_ACCESS_KEY_ID,
+                aws_secret_access_key=FALLBACK_SECRET_ACCESS_KEY,
+            )
+        self._aws_config = Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=5)
+
+    def start(self) -> None:
+        route = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.path.split("?")[0].rstrip("/") not in ("/health", "/health/dsql"):
+                    return self._send(HTTPStatus.NOT_FOUND, {"message": "Not Found"})
+                status, payload = route.answer()
+                if status is not None:
+                    self._send(status, payload)
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (e.g. the timeout fault): nothing to tell it
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("health route: " + format, *args)
+
+        self._server = ThreadingHTTPServer((self.config.host, self.config.health_port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-health-route", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes requests held by the timeout fault
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def answer(self) -> tuple[int | None, dict[str, Any]]:
+        faults = self.faults.current
+        if faults.health_timeout:
+            # Hold the request well past any client timeout; answer nothing if the sandbox stops meanwhile.
+            if self._stopping.wait(self.config.health_timeout_seconds):
+                return None, {}
+        if faults.health_fail:
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {
+                "status": "error",
+                "dsql": {"connected": False, "latencyMs": None, "clusterArn": None, "error": "injected fault"},
+            }
+        dsql = self.check_dsql()
+        if dsql.get("error"):
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "error", "dsql": dsql}
+        return HTTPStatus.OK, {"status": "ok" if dsql["connected"] else "degraded", "dsql": dsql}
+
+    def check_dsql(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"connected": False, "latencyMs": None, "clusterArn": None}
+        try:
+            variables = self._lambda_variables()
+        except Exception as exc:
+            result["error"] = f"cannot read {self.function_name} configuration: {type(exc).__name__}"
+            return result
+        result["clusterArn"] = variables.get("DSQL_CLUSTER_ARN") or None
+        endpoint = variables.get("DSQL_ENDPOINT")
+        if not endpoint:
+            return result  # not migrated yet: degraded, not an error
+        region = variables.get("DSQL_REGION") or variables.get("AWS_REGION") or self.config.region
+        started = time.perf_counter()
+        try:
+            dsql = self._session.client("dsql", region_name=region, endpoint_url=self.config.moto_url)
+            token = dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=region)
+            # The real handler connects to ENDPOINT:5432 over TLS; the sandbox's DSQL endpoint is its proxy.
+            with psycopg.connect(
+                host=endpoint,
+                hostaddr=self.config.host,
+                port=self.config.dsql_port,
+                dbname="postgres",
+                user="admin",
+                password=token,
+                sslmode="disable",
+                connect_timeout=DSQL_CONNECT_TIMEOUT,
+                application_name="vela-api-health",
+            ) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as exc:
+            result["error"] = " ".join(str(exc).split())[:300] or type(exc).__name__
+            return result
+        result["connected"] = True
+        result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
+        return result
+
+    def _lambda_variables(self) -> dict[str, str]:
+        lam = self._session.client("lambda", endpoint_url=self.config.moto_url, config=self._aws_config)
+        configuration = lam.get_function_configuration(FunctionName=self.function_name)
+        return (configuration.get("Environment") or {}).get("Variables") or {}

@@ -1,0 +1,96 @@
+"""moto's HTTP server as a real subprocess: the sandbox's AWS."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Linux only: if the sandbox process is killed outright, the kernel stops moto too (no orphan on the port).
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def is_answering(url: str, timeout: float = 0.5) -> bool:
+    try:
+        return requests.get(f"{url}/moto-api/data.json", timeout=timeout).ok
+    except requests.RequestException:
+        return False
+
+
+class MotoServer:
+    """Starts `python -m moto.server` on host:port, or adopts one already answering there (rerun-safe)."""
+
+    def __init__(self, host: str, port: int, *, verbose: bool = False) -> None:
+        self.host, self.port, self.verbose = host, port, verbose
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def adopted(self) -> bool:
+        return self.process is None
+
+    def start(self, timeout: float = 20.0) -> None:
+        if is_answering(self.url):
+            log.info("moto already answers at %s: using it", self.url)
+            return
+        output = None if self.verbose else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=output,
+            stderr=output,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + timeout
+        while not is_answering(self.url):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto exited with code {self.process.returncode} (is port {self.port} free?)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto did not answer at {self.url} within {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def configure(self, dsql_creating_seconds: int) -> None:
+        """Lambda without Docker (before any function exists) and a realistic CREATING phase for DSQL clusters."""
+        api = f"{self.url}/moto-api"
+        requests.post(f"{api}/config", json={"lambda": {"use_docker": False}}, timeout=10).raise_for_status()
+        # Only DSQL models use moto's state manager; RDS clusters and snapshots are "available" at once.
+        for model in ("dsql::cluster", "dsql::stream"):
+            transition = {"progression": "time", "seconds": dsql_creating_seconds}
+            if dsql_creating_seconds <= 0:
+                transition = {"progression": "immediate"}
+            requests.post(
+                f"{api}/state-manager/set-transition",
+                json={"model_name": model, "transition": transition},
+                timeout=10,
+            ).raise_for_status()
+
+    def reset(self) -> None:
+        """An empty account (every service, every region)."""
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
