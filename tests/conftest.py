@@ -10,7 +10,7 @@ from dashboard import roles
 from dashboard.models import Environment
 from dashboard.redis_client import redis_client
 
-pytest_plugins = ["tests.fixtures.aws"]
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.sandbox"]
 
 
 @pytest.fixture(scope="session", autouse=True)

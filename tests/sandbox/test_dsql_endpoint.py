@@ -1,0 +1,95 @@
+"""The sandbox's DSQL endpoint: VelaOps's own login code (IAM token over psycopg) against the local PostgreSQL."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from dashboard import dsql
+from dashboard.aws import boto3_session
+from infra.sandbox.dsql_token import check_token
+
+from .helpers import aws, create_active_dsql_cluster
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def cluster(sandbox):
+    return create_active_dsql_cluster(sandbox)
+
+
+def endpoint_of(cluster, region="us-east-1"):
+    return dsql.cluster_endpoint(cluster["identifier"], region)
+
+
+def test_login_with_a_real_iam_token_reaches_the_stand_in_database(sandbox_environment, sandbox, cluster):
+    timings = dsql.timed_select_one(sandbox_environment, endpoint_of(cluster), connect_timeout=5)
+    assert timings.total_ms > 0
+    with dsql.connect(sandbox_environment, endpoint_of(cluster)) as conn:
+        assert conn.execute("SELECT current_database()").fetchone()[0] == sandbox.config.dsql_database
+
+
+def connect_with(environment, endpoint, token):
+    return psycopg.connect(**dsql.connection_kwargs(environment, endpoint, token, 5))
+
+
+def test_a_tampered_token_is_refused(sandbox_environment, cluster):
+    endpoint = endpoint_of(cluster)
+    token = dsql.auth_token(sandbox_environment, endpoint)
+    tampered = token.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    # libpq reports a failed login without its SQLSTATE; the message and detail are DSQL-like.
+    with pytest.raises(psycopg.OperationalError, match="access denied(.|\n)*signature does not match"):
+        connect_with(sandbox_environment, endpoint, tampered)
+
+
+def test_an_unknown_cluster_is_refused(sandbox_environment):
+    endpoint = dsql.cluster_endpoint("abcdefghijklmnopqrstuvwxyz", "us-east-1")
+    with pytest.raises(psycopg.OperationalError, match="no DSQL cluster"):
+        dsql.timed_select_one(sandbox_environment, endpoint, connect_timeout=5)
+
+
+def test_a_cluster_still_creating_is_refused(sandbox_environment, sandbox):
+    created = aws(sandbox, "dsql").create_cluster(deletionProtectionEnabled=False)
+    with pytest.raises(psycopg.OperationalError, match="CREATING"):
+        dsql.timed_select_one(sandbox_environment, endpoint_of(created), connect_timeout=5)
+
+
+def test_a_token_for_the_wrong_user_is_refused(sandbox_environment, cluster):
+    endpoint = endpoint_of(cluster)
+    token = dsql.auth_token(sandbox_environment, endpoint)  # DbConnectAdmin
+    sandbox_environment.dsql_user = "reader"
+    with pytest.raises(psycopg.OperationalError, match="needs a DbConnect token"):
+        connect_with(sandbox_environment, endpoint, token)
+
+
+def test_an_expired_token_is_refused(sandbox_environment, cluster):
+    endpoint = endpoint_of(cluster)
+    session = boto3_session(sandbox_environment)
+    token = session.client("dsql").generate_db_connect_admin_auth_token(
+        Hostname=endpoint, Region="us-east-1", ExpiresIn=60
+    )
+    credentials = session.get_credentials().get_frozen_credentials()
+    check = {
+        "region": "us-east-1",
+        "secret_for": {credentials.access_key: credentials.secret_key}.get,
+        "cluster_status": lambda identifier: "ACTIVE",
+    }
+    assert check_token(token, "admin", **check) is None
+    later = datetime.now(UTC) + timedelta(seconds=61)
+    assert check_token(token, "admin", now=later, **check).reason == "the token has expired"
+
+
+def test_refuse_fault_makes_connections_fail(sandbox_environment, sandbox, cluster):
+    sandbox.faults.update({"dsql_refuse": True})
+    with pytest.raises(psycopg.OperationalError):
+        dsql.timed_select_one(sandbox_environment, endpoint_of(cluster), connect_timeout=5)
+
+
+def test_latency_fault_slows_each_connection(sandbox_environment, sandbox, cluster):
+    sandbox.faults.update({"dsql_latency_ms": 300})
+    started = time.perf_counter()
+    timings = dsql.timed_select_one(sandbox_environment, endpoint_of(cluster), connect_timeout=5)
+    assert timings.connect_ms >= 300
+    assert (time.perf_counter() - started) * 1000 >= 300
