@@ -368,12 +368,12 @@ def _apply_to_step(attempt: Attempt, status: str, outputs: dict) -> None:
         Step.objects.filter(pk=step.pk).update(state=Step.State.ROLLED_BACK)
 
 
-def attempts_sweep() -> int:
+def attempts_sweep(stale_after: timedelta = STALE_AFTER) -> int:
     """Mark attempts whose worker stopped heartbeating (or never started them) interrupted; returns how many."""
     now = timezone.now()
     stale = list(
         Attempt.objects.filter(
-            status__in=[Attempt.Status.RUNNING, Attempt.Status.CANCELLING], heartbeat_at__lt=now - STALE_AFTER
+            status__in=[Attempt.Status.RUNNING, Attempt.Status.CANCELLING], heartbeat_at__lt=now - stale_after
         ).select_related("step", "migration")
     ) + list(
         Attempt.objects.filter(status=Attempt.Status.QUEUED, requested_at__lt=now - QUEUED_TIMEOUT).select_related(

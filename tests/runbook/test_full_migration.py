@@ -1,0 +1,116 @@
+"""The whole runbook on the sandbox through a real Celery worker, then its rollbacks."""
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from celery.contrib.testing.worker import start_worker
+
+from dashboard.models import Attempt
+from dashboard.runbook import STEPS
+from dashboard.services import migrations as service
+from dashboard.services.api_health import fetch_health
+from velaops.celery import app
+
+from .conftest import step
+from .test_worker import wait_finished
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10) as running:
+        yield running
+
+
+def aws(environment, service_name):
+    return boto3.client(service_name, region_name=environment.region, endpoint_url=environment.aws_endpoint_url)
+
+
+def act(migration, key, operator, action="run", **kwargs):
+    attempt = service.attempt_request(step=step(migration, key), action=action, user=operator,
+                                      source_address="127.0.0.1", **kwargs)
+    return wait_finished(attempt.pk, timeout=90)
+
+
+def tables_snapshot(environment):
+    ddb = aws(environment, "dynamodb")
+    return {
+        name: (ddb.describe_table(TableName=name)["Table"]["TableStatus"], ddb.scan(TableName=name)["Items"])
+        for name in environment.dynamodb_tables
+    }
+
+
+def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environment, operator):
+    environment = fresh_sandbox_environment
+    dynamodb_before = tables_snapshot(environment)
+    migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
+
+    for definition in STEPS:
+        confirmation = environment.aurora_cluster_identifier if definition.destructive else ""
+        attempt = act(migration, definition.key, operator, confirmation=confirmation)
+        assert attempt.status == "succeeded", (definition.key, attempt.error, list(attempt.logs.values_list(
+            "message", flat=True)))
+
+    migration.refresh_from_db()
+    assert migration.status == "completed"
+    environment.refresh_from_db()
+
+    # DSQL: exactly one cluster, ACTIVE, protected and tagged with this migration.
+    dsql = aws(environment, "dsql")
+    clusters = dsql.list_clusters()["clusters"]
+    assert len(clusters) == 1
+    cluster = dsql.get_cluster(identifier=clusters[0]["identifier"])
+    assert cluster["status"] == "ACTIVE" and cluster["deletionProtectionEnabled"] is True
+    assert cluster["tags"] == {"environment": "sandbox", "migration": str(migration.uuid), "managed-by": "velaops"}
+    assert environment.dsql_cluster_identifier == cluster["identifier"]
+
+    # The Lambda points at it, keeps its other variables, and the health route reports it connected.
+    variables = aws(environment, "lambda").get_function_configuration(
+        FunctionName=environment.lambda_function_name)["Environment"]["Variables"]
+    assert variables["DSQL_CLUSTER_ARN"] == cluster["arn"]
+    assert variables["DSQL_ENDPOINT"] == f"{cluster['identifier']}.dsql.us-east-1.on.aws"
+    assert "AURORA_SECRET_ARN" in variables
+    health = fetch_health(environment.api_health_url)
+    assert health.ok and health.cluster_arn == cluster["arn"]
+
+    # DynamoDB unchanged; Aurora gone with its final snapshot (and the pre-migration one).
+    assert tables_snapshot(environment) == dynamodb_before
+    rds = aws(environment, "rds")
+    with pytest.raises(ClientError, match="DBClusterNotFound"):
+        rds.describe_db_clusters(DBClusterIdentifier=environment.aurora_cluster_identifier)
+    snapshots = {s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots()["DBClusterSnapshots"]}
+    assert {f"velaops-sandbox-m{migration.pk}-final", f"velaops-sandbox-m{migration.pk}-pre-dsql"} <= snapshots
+
+    # Every attempt left request ids and an operator in the record.
+    assert all(a.requested_by == operator for a in Attempt.objects.filter(migration=migration))
+    assert step(migration, "provision_dsql").attempts.get().outputs["aws_request_ids"]
+
+
+def test_rollbacks_undo_what_they_claim(worker, fresh_sandbox_environment, operator):
+    environment = fresh_sandbox_environment
+    migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
+    for key in ("preflight_stacks", "preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora",
+                "provision_dsql", "verify_dsql", "point_lambda"):
+        assert act(migration, key, operator).status == "succeeded", key
+    lam = aws(environment, "lambda")
+    identifier = step(migration, "provision_dsql").outputs["identifier"]
+
+    # Rolling back the cluster first is refused: the Lambda still points at it.
+    with pytest.raises(service.ActionRefused, match="Point the API Lambda"):
+        act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
+
+    assert act(migration, "point_lambda", operator, action="rollback").status == "succeeded"
+    variables = lam.get_function_configuration(FunctionName=environment.lambda_function_name)["Environment"]["Variables"]
+    assert not {"DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION"} & set(variables)
+    assert "AURORA_CLUSTER_ARN" in variables
+
+    rollback = act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
+    assert rollback.status == "succeeded", rollback.error
+    dsql = aws(environment, "dsql")
+    remaining = [c for c in dsql.list_clusters()["clusters"]
+                 if dsql.get_cluster(identifier=c["identifier"])["status"] not in ("DELETING", "DELETED")]
+    assert remaining == []
+    environment.refresh_from_db()
+    assert environment.dsql_cluster_identifier == ""
+    assert step(migration, "provision_dsql").state == "rolled_back"
