@@ -35,6 +35,7 @@ run: install
 	@echo "  VelaOps:  http://127.0.0.1:$(PORT)/"
 	@echo "  operator: $(DEMO_USER) / $(DEMO_PASSWORD)"
 	@echo "  admin:    $(ADMIN_USER) / $(ADMIN_PASSWORD)"
+	@echo "  sandbox:  offline AWS + DSQL + Aurora + API health route (manage.py sandbox), environment 'sandbox'"
 	@echo "  Ctrl-C stops everything."
 	@echo
 	$(RUN_ENV) $(VENV)/bin/honcho --procfile infra/Procfile.dev --app-root . start

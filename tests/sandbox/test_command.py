@@ -1,0 +1,93 @@
+"""`manage.py sandbox`: the fault switches from a shell, and a real start, seed and Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from dashboard.models import Environment
+from infra.sandbox import aurora_db, dsql_proxy
+from infra.sandbox.config import SandboxConfig
+from infra.sandbox.moto_server import is_answering
+from tests.fixtures.aws import free_port
+
+
+def test_set_fault_changes_the_running_sandbox(sandbox, capsys):
+    call_command(
+        "sandbox",
+        "--set-fault",
+        "health_fail=on",
+        "--set-fault",
+        "dsql_latency_ms=40",
+        "--control-url",
+        sandbox.config.control_url,
+    )
+    assert sandbox.faults.current.health_fail is True and sandbox.faults.current.dsql_latency_ms == 40
+    call_command("sandbox", "--show-faults", "--control-url", sandbox.config.control_url)
+    assert "health_fail = True" in capsys.readouterr().out
+
+
+def test_unknown_fault_names_are_refused(sandbox):
+    with pytest.raises(CommandError, match="unknown fault"):
+        call_command("sandbox", "--set-fault", "disk_full=on", "--control-url", sandbox.config.control_url)
+
+
+def test_no_sandbox_running_is_a_clear_error():
+    with pytest.raises(CommandError, match="does not answer"):
+        call_command("sandbox", "--show-faults", "--control-url", f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.mark.django_db(transaction=True)  # the command's own process writes the row: flush it afterwards
+def test_the_command_starts_seeds_and_stops_on_ctrl_c():
+    suffix = f"_cmd_{uuid.uuid4().hex[:8]}"
+    ports = {
+        name: str(free_port())
+        for name in ("SANDBOX_PORT", "SANDBOX_DSQL_PORT", "SANDBOX_HEALTH_PORT", "SANDBOX_CONTROL_PORT")
+    }
+    db = settings.DATABASES["default"]
+    env = (
+        os.environ
+        | ports
+        | {
+            "SANDBOX_DATABASE_SUFFIX": suffix,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "sandbox", "--reset", "--fault", "dsql_latency_ms=10"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "ready" in line or process.poll() is not None:
+                break
+        assert any("ready" in line for line in lines), "".join(lines)
+        environment = Environment.objects.get(slug="sandbox")
+        assert environment.aws_endpoint_url == f"http://127.0.0.1:{ports['SANDBOX_PORT']}"
+        assert environment.dsql_database == f"vela_dsql_sandbox{suffix}"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+        assert not is_answering(environment.aws_endpoint_url)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        config = replace(
+            SandboxConfig.from_env(db),
+            aurora_database=f"vela_aurora_sandbox{suffix}",
+            dsql_database=f"vela_dsql_sandbox{suffix}",
+        )
+        aurora_db.drop(config)
+        dsql_proxy.drop_database(config)
