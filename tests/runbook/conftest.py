@@ -16,13 +16,3 @@ def step(migration, key) -> Step:
 def mark(migration, *keys, state=Step.State.SUCCEEDED):
     migration.steps.filter(key__in=keys).update(state=state)
 
-
-@pytest.fixture
-def fresh_sandbox_environment(sandbox, db):
-    """The sandbox account as seeded, whatever earlier tests did to it (migrations delete Aurora)."""
-    from infra.sandbox.seed import seed_account
-
-    sandbox.moto.reset()
-    sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
-    sandbox.account = seed_account(sandbox.config)
-    return sandbox.seed_environment()
