@@ -71,3 +71,14 @@ def environment(db):
         aurora_cluster_identifier="vela-aurora",
         dynamodb_tables=["vela-users"],
     )
+
+
+@pytest.fixture
+def fresh_sandbox_environment(sandbox, db):
+    """The sandbox account as seeded, whatever earlier tests did to it (migrations delete Aurora)."""
+    from infra.sandbox.seed import seed_account
+
+    sandbox.moto.reset()
+    sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
+    sandbox.account = seed_account(sandbox.config)
+    return sandbox.seed_environment()
