@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
+import urllib.request
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import requests
 
 from .config import SandboxConfig
 from .faults import DESCRIPTIONS, FaultError, FaultSwitches
@@ -94,14 +94,23 @@ def set_faults(control_url: str, changes: dict[str, Any], timeout: float = 3) ->
 
 
 def _call(method: str, control_url: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{control_url.rstrip('/')}/faults",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method=method,
+    )
     try:
-        response = requests.request(method, f"{control_url.rstrip('/')}/faults", json=body, timeout=timeout)
-    except requests.RequestException as exc:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, status = response.read(), response.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    except (urllib.error.URLError, OSError) as exc:
         raise ControlError(f"the sandbox does not answer at {control_url} ({type(exc).__name__})") from None
     try:
-        payload = response.json()
+        payload = json.loads(raw)
     except ValueError:
-        raise ControlError(f"the sandbox answered HTTP {response.status_code} without JSON") from None
-    if not response.ok:
-        raise ControlError(payload.get("error") or f"HTTP {response.status_code}")
+        raise ControlError(f"the sandbox answered HTTP {status} without JSON") from None
+    if status != 200:
+        raise ControlError(payload.get("error") or f"HTTP {status}")
     return payload

@@ -46,6 +46,10 @@ class HealthRoute:
                 aws_secret_access_key=FALLBACK_SECRET_ACCESS_KEY,
             )
         self._aws_config = Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=5)
+        # Clients are thread-safe, sessions are not: build them here, not in the request threads.
+        self._lambda = self._session.client("lambda", endpoint_url=config.moto_url, config=self._aws_config)
+        self._dsql_clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     def start(self) -> None:
         route = self
@@ -111,9 +115,9 @@ class HealthRoute:
         if not endpoint:
             return result  # not migrated yet: degraded, not an error
         region = variables.get("DSQL_REGION") or variables.get("AWS_REGION") or self.config.region
+        dsql = self._dsql_client(region)
         started = time.perf_counter()
         try:
-            dsql = self._session.client("dsql", region_name=region, endpoint_url=self.config.moto_url)
             token = dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=region)
             # The real handler connects to ENDPOINT:5432 over TLS; the sandbox's DSQL endpoint is its proxy.
             with psycopg.connect(
@@ -135,7 +139,14 @@ class HealthRoute:
         result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
         return result
 
+    def _dsql_client(self, region: str) -> Any:
+        with self._clients_lock:
+            if region not in self._dsql_clients:
+                self._dsql_clients[region] = self._session.client(
+                    "dsql", region_name=region, endpoint_url=self.config.moto_url, config=self._aws_config
+                )
+            return self._dsql_clients[region]
+
     def _lambda_variables(self) -> dict[str, str]:
-        lam = self._session.client("lambda", endpoint_url=self.config.moto_url, config=self._aws_config)
-        configuration = lam.get_function_configuration(FunctionName=self.function_name)
+        configuration = self._lambda.get_function_configuration(FunctionName=self.function_name)
         return (configuration.get("Environment") or {}).get("Variables") or {}

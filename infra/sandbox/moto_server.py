@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import signal
 import subprocess
 import sys
 import time
-
-import requests
+import urllib.error
+import urllib.request
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,18 @@ def _die_with_parent() -> None:
 
 def is_answering(url: str, timeout: float = 0.5) -> bool:
     try:
-        return requests.get(f"{url}/moto-api/data.json", timeout=timeout).ok
-    except requests.RequestException:
+        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
         return False
+
+
+def _post(url: str, payload: dict | None = None) -> None:
+    """POST to moto's own API; raises on an error status (urllib's HTTPError)."""
+    data = json.dumps(payload).encode() if payload is not None else b""
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 class MotoServer:
@@ -79,18 +89,14 @@ class MotoServer:
     def configure(self, dsql_creating_seconds: int) -> None:
         """Lambda without Docker (before any function exists) and a realistic CREATING phase for DSQL clusters."""
         api = f"{self.url}/moto-api"
-        requests.post(f"{api}/config", json={"lambda": {"use_docker": False}}, timeout=10).raise_for_status()
+        _post(f"{api}/config", {"lambda": {"use_docker": False}})
         # Only DSQL models use moto's state manager; RDS clusters and snapshots are "available" at once.
         for model in ("dsql::cluster", "dsql::stream"):
             transition = {"progression": "time", "seconds": dsql_creating_seconds}
             if dsql_creating_seconds <= 0:
                 transition = {"progression": "immediate"}
-            requests.post(
-                f"{api}/state-manager/set-transition",
-                json={"model_name": model, "transition": transition},
-                timeout=10,
-            ).raise_for_status()
+            _post(f"{api}/state-manager/set-transition", {"model_name": model, "transition": transition})
 
     def reset(self) -> None:
         """An empty account (every service, every region)."""
-        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+        _post(f"{self.url}/moto-api/reset")
