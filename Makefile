@@ -9,6 +9,13 @@ STAMP := $(VENV)/.installed
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/velaops
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
+# The sandbox's moto accepts any credentials and its DSQL endpoint checks tokens signed with these;
+# a developer's own AWS credentials, if any, are left alone.
+ifeq ($(AWS_ACCESS_KEY_ID)$(AWS_PROFILE)$(wildcard $(HOME)/.aws/credentials $(HOME)/.aws/config),)
+export AWS_ACCESS_KEY_ID := sandbox
+export AWS_SECRET_ACCESS_KEY := sandbox
+endif
+
 # Local runs: debug on, so no SECRET_KEY is needed and static files are served by whitenoise from source.
 RUN_ENV := DEBUG=1 PORT=$(PORT)
 DEMO_USER ?= demo

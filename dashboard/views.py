@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -38,6 +39,9 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "open_migration": environment.migrations.filter(status="open").select_related("started_by").first(),
         "past_migrations": environment.migrations.exclude(status="open").select_related("started_by")[:10],
         "can_operate": roles.can_operate(request.user),
+        # The fault page itself decides whether this is the running sandbox's environment.
+        "sandbox_faults_link": request.user.is_superuser
+        and bool(settings.SANDBOX_CONTROL_URL and environment.aws_endpoint_url),
         "resources": resources,
         "error": error,
         "checked_in_ms": round((time.monotonic() - started) * 1000),
