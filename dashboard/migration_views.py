@@ -23,8 +23,9 @@ LOG_BATCH = 500  # lines per live-tail answer; a fast step catches up over a few
 
 def _migration(request: HttpRequest, slug: str, pk: int, *, operate: bool = False) -> MigrationRun:
     environment = (environment_for_operator if operate else environment_for_viewer)(request, slug)
-    return get_object_or_404(MigrationRun.objects.select_related("environment", "started_by"), pk=pk,
-                             environment=environment)
+    return get_object_or_404(
+        MigrationRun.objects.select_related("environment", "started_by"), pk=pk, environment=environment
+    )
 
 
 def _source(request: HttpRequest) -> str | None:
@@ -36,8 +37,7 @@ def _source(request: HttpRequest) -> str | None:
 def migration_start(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_operator(request, slug)
     try:
-        migration = service.migration_start(environment=environment, user=request.user,
-                                            source_address=_source(request))
+        migration = service.migration_start(environment=environment, user=request.user, source_address=_source(request))
     except service.ActionRefused as refusal:
         messages.error(request, str(refusal))
         return redirect(environment)
@@ -61,32 +61,46 @@ def steps_context(request: HttpRequest, migration: MigrationRun) -> dict:
     attempts = Attempt.objects.select_related("requested_by").order_by("number")
     approvals = Approval.objects.filter(used_by_attempt__isnull=True).select_related("requested_by", "approved_by")
     steps = list(
-        migration.steps.prefetch_related(Prefetch("attempts", queryset=attempts),
-                                         Prefetch("approvals", queryset=approvals))
+        migration.steps.prefetch_related(
+            Prefetch("attempts", queryset=attempts), Prefetch("approvals", queryset=approvals)
+        )
     )
     rows = []
     blocked = False
     for step in steps:
         definition = step_definition(step.key)
         step_attempts = list(step.attempts.all())
-        rows.append({
-            "step": step,
-            "definition": definition,
-            "attempts": step_attempts,
-            "latest": step_attempts[-1] if step_attempts else None,
-            "approvals": list(step.approvals.all()),
-            "reachable": not blocked,
-            "run_label": {"failed": "Retry", "rolled_back": "Run again"}.get(step.state, "Run"),
-            "confirm_run": definition.confirmation_name(step, migration.environment)
-            if definition and definition.destructive else "",
-            "confirm_rollback": definition.confirmation_name(step, migration.environment)
-            if definition and definition.rollback_destructive else "",
-        })
+        rows.append(
+            {
+                "step": step,
+                "definition": definition,
+                "attempts": step_attempts,
+                "latest": step_attempts[-1] if step_attempts else None,
+                "approvals": list(step.approvals.all()),
+                "reachable": not blocked,
+                "run_label": {"failed": "Retry", "rolled_back": "Run again"}.get(step.state, "Run"),
+                "confirm_run": definition.confirmation_name(step, migration.environment)
+                if definition and definition.destructive
+                else "",
+                "confirm_rollback": definition.confirmation_name(step, migration.environment)
+                if definition and definition.rollback_destructive
+                else "",
+            }
+        )
         blocked = blocked or step.state not in service.DONE_STATES
     active = next((a for row in rows for a in row["attempts"] if a.is_active), None)
     fingerprint = json.dumps(
-        [migration.status, [(r["step"].state, [(a.pk, a.status) for a in r["attempts"]],
-                             [(p.pk, p.approved_by_id) for p in r["approvals"]]) for r in rows]]
+        [
+            migration.status,
+            [
+                (
+                    r["step"].state,
+                    [(a.pk, a.status) for a in r["attempts"]],
+                    [(p.pk, p.approved_by_id) for p in r["approvals"]],
+                )
+                for r in rows
+            ],
+        ]
     )
     return {
         "environment": migration.environment,
@@ -123,9 +137,14 @@ def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: 
         return HttpResponse(status=404)
 
     def do():
-        service.attempt_request(step=step, action=action, user=request.user, source_address=_source(request),
-                                confirmation=request.POST.get("confirmation", ""),
-                                reason=request.POST.get("reason", ""))
+        service.attempt_request(
+            step=step,
+            action=action,
+            user=request.user,
+            source_address=_source(request),
+            confirmation=request.POST.get("confirmation", ""),
+            reason=request.POST.get("reason", ""),
+        )
 
     verb = {"run": "queued", "rollback": "rollback queued", "skip": "skipped"}[action]
     return _act(request, migration, do, f"“{step.title}” {verb}.")
@@ -135,46 +154,60 @@ def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: 
 def attempt_cancel(request: HttpRequest, slug: str, pk: int, attempt_pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk, operate=True)
     attempt = get_object_or_404(Attempt.objects.select_related("step"), pk=attempt_pk, migration=migration)
-    return _act(request, migration,
-                lambda: service.attempt_cancel(attempt=attempt, user=request.user, source_address=_source(request)),
-                f"Cancel requested for “{attempt.step.title}”.")
+    return _act(
+        request,
+        migration,
+        lambda: service.attempt_cancel(attempt=attempt, user=request.user, source_address=_source(request)),
+        f"Cancel requested for “{attempt.step.title}”.",
+    )
 
 
 @require_POST
 def approval_request(request: HttpRequest, slug: str, pk: int, step_pk: int, action: str) -> HttpResponse:
     migration = _migration(request, slug, pk, operate=True)
     step = get_object_or_404(Step, pk=step_pk, migration=migration)
-    return _act(request, migration,
-                lambda: service.approval_request(step=step, action=action, user=request.user,
-                                                 source_address=_source(request)),
-                f"Approval requested for “{step.title}” ({action}).")
+    return _act(
+        request,
+        migration,
+        lambda: service.approval_request(step=step, action=action, user=request.user, source_address=_source(request)),
+        f"Approval requested for “{step.title}” ({action}).",
+    )
 
 
 @require_POST
 def approval_grant(request: HttpRequest, slug: str, pk: int, approval_pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk)  # approvers need not be operators
     approval = get_object_or_404(Approval.objects.select_related("step"), pk=approval_pk, step__migration=migration)
-    return _act(request, migration,
-                lambda: service.approval_grant(approval=approval, user=request.user,
-                                               source_address=_source(request)),
-                f"Approved {approval.action} of “{approval.step.title}”.")
+    return _act(
+        request,
+        migration,
+        lambda: service.approval_grant(approval=approval, user=request.user, source_address=_source(request)),
+        f"Approved {approval.action} of “{approval.step.title}”.",
+    )
 
 
 @require_POST
 def migration_abandon(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk, operate=True)
-    return _act(request, migration,
-                lambda: service.migration_abandon(migration=migration, user=request.user,
-                                                  source_address=_source(request),
-                                                  reason=request.POST.get("reason", "")),
-                "Migration abandoned.")
+    return _act(
+        request,
+        migration,
+        lambda: service.migration_abandon(
+            migration=migration,
+            user=request.user,
+            source_address=_source(request),
+            reason=request.POST.get("reason", ""),
+        ),
+        "Migration abandoned.",
+    )
 
 
 @require_GET
 def attempt_detail(request: HttpRequest, slug: str, pk: int, attempt_pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk)
-    attempt = get_object_or_404(Attempt.objects.select_related("step", "requested_by"), pk=attempt_pk,
-                                migration=migration)
+    attempt = get_object_or_404(
+        Attempt.objects.select_related("step", "requested_by"), pk=attempt_pk, migration=migration
+    )
     if request.htmx and not request.htmx.history_restore_request and "after" in request.GET:
         after = int(request.GET["after"]) if request.GET["after"].isdigit() else 0
         lines = list(attempt.logs.filter(id__gt=after)[:LOG_BATCH])
@@ -203,8 +236,9 @@ def migration_export(request: HttpRequest, slug: str, pk: int, fmt: str) -> Http
         raise Http404("Exports are .md or .json")
     name = f"velaops-{migration.environment.slug}-migration-{migration.pk}"
     if fmt == "json":
-        response = HttpResponse(json.dumps(migration_as_json(migration), indent=2, default=str),
-                                content_type="application/json")
+        response = HttpResponse(
+            json.dumps(migration_as_json(migration), indent=2, default=str), content_type="application/json"
+        )
     else:
         response = HttpResponse(migration_as_markdown(migration), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'

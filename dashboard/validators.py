@@ -9,9 +9,7 @@ from botocore.loaders import create_loader
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-account_id_validator = RegexValidator(
-    r"^\d{12}$", "An AWS account id is exactly 12 digits, e.g. 123456789012."
-)
+account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is exactly 12 digits, e.g. 123456789012.")
 
 # arn:PARTITION:iam::ACCOUNT:role/OPTIONAL/PATH/NAME (IAM's own character set for names and paths).
 role_arn_validator = RegexValidator(

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
 from dashboard import roles
-
 from dashboard.models import Environment
 from dashboard.redis_client import redis_client
 

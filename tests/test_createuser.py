@@ -1,8 +1,8 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from dashboard import roles
-from django.contrib.auth import get_user_model
 
 pytestmark = pytest.mark.django_db
 

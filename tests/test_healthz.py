@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from dashboard.services.heartbeat import HEARTBEAT_KEY, record_worker_heartbeat
 from dashboard.redis_client import redis_client, redis_key
+from dashboard.services.heartbeat import HEARTBEAT_KEY, record_worker_heartbeat
 
 pytestmark = pytest.mark.django_db
 

@@ -46,9 +46,7 @@ def test_a_malformed_boolean_stops_the_process():
     assert "DEBUG='maybe' is not a boolean" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"), [("1", True), ("yes", True), ("off", False), ("", False), (None, True)]
-)
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("yes", True), ("off", False), ("", False), (None, True)])
 def test_env_bool(monkeypatch, raw, expected):
     if raw is None:
         monkeypatch.delenv("FLAG", raising=False)

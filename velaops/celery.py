@@ -17,7 +17,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 def _task_modules() -> list[str]:
     import tasks
 
-    return [f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__) if not module.name.startswith("_")]
+    return [
+        f"tasks.{module.name}" for module in pkgutil.iter_modules(tasks.__path__) if not module.name.startswith("_")
+    ]
 
 
 app.conf.imports = _task_modules()

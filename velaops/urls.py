@@ -14,8 +14,11 @@ urlpatterns = [
     path(migration + "abandon", migration_views.migration_abandon, name="migration-abandon"),
     path(migration + "export.<str:fmt>", migration_views.migration_export, name="migration-export"),
     path(migration + "steps/<int:step_pk>/<str:action>", migration_views.step_action, name="step-action"),
-    path(migration + "steps/<int:step_pk>/approval/<str:action>", migration_views.approval_request,
-         name="approval-request"),
+    path(
+        migration + "steps/<int:step_pk>/approval/<str:action>",
+        migration_views.approval_request,
+        name="approval-request",
+    ),
     path(migration + "approvals/<int:approval_pk>/approve", migration_views.approval_grant, name="approval-grant"),
     path(migration + "attempts/<int:attempt_pk>/", migration_views.attempt_detail, name="attempt-detail"),
     path(migration + "attempts/<int:attempt_pk>/cancel", migration_views.attempt_cancel, name="attempt-cancel"),

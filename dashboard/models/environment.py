@@ -118,12 +118,12 @@ class Environment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("environment-detail", args=[self.slug])
+
     @property
     def dsql_endpoint(self) -> str:
         """The cluster's public endpoint, in the form AWS serves it; empty without a cluster."""
         from ..dsql import cluster_endpoint
 
         return cluster_endpoint(self.dsql_cluster_identifier, self.region) if self.dsql_cluster_identifier else ""
-
-    def get_absolute_url(self) -> str:
-        return reverse("environment-detail", args=[self.slug])

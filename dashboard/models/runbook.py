@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from .environment import Environment
 
@@ -128,6 +129,9 @@ class Attempt(models.Model):
     def __str__(self) -> str:
         return f"{self.step.title}: {self.action} #{self.number} ({self.status})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("attempt-detail", args=[self.migration.environment.slug, self.migration_id, self.pk])
+
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
@@ -136,12 +140,7 @@ class Attempt(models.Model):
     def duration_seconds(self) -> float | None:
         if not self.started_at:
             return None
-        from django.utils import timezone
-
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
-
-    def get_absolute_url(self) -> str:
-        return reverse("attempt-detail", args=[self.migration.environment.slug, self.migration_id, self.pk])
 
 
 class AttemptLog(models.Model):
@@ -188,6 +187,9 @@ class Approval(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.action} of {self.step.title}, asked by {self.requested_by}"
+
 
 class AuditEvent(models.Model):
     """Who did what, when and from where: every action request, approval and refusal."""
@@ -205,3 +207,6 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user or 'system'} {self.action} ({self.outcome})"

@@ -88,13 +88,15 @@ class StepContext:
                 self._remember(error.request_id)
                 if error.code in THROTTLING_CODES and round_ < self.THROTTLE_RETRIES:
                     delay = 2 ** (round_ + 1)
-                    self.log(f"{service}.{operation} throttled; retrying in {delay} s", level="warning",
-                             data=error.as_dict())
+                    self.log(
+                        f"{service}.{operation} throttled; retrying in {delay} s", level="warning", data=error.as_dict()
+                    )
                     self.sleep(delay)
                     continue
                 raise
-            request_id = (response or {}).get("ResponseMetadata", {}).get("RequestId", "") if isinstance(
-                response, dict) else ""
+            request_id = (
+                (response or {}).get("ResponseMetadata", {}).get("RequestId", "") if isinstance(response, dict) else ""
+            )
             self._remember(request_id)
             self.log(f"{service}.{operation}", data={"request_id": request_id} if request_id else {})
             return response
@@ -114,7 +116,9 @@ class StepContext:
         if self._cancel_event.wait(seconds):
             raise Cancelled("cancelled by operator")
 
-    def wait_for(self, what: str, check: Callable[[], tuple[bool, str]], *, timeout: float, interval: float = 2.0) -> str:
+    def wait_for(
+        self, what: str, check: Callable[[], tuple[bool, str]], *, timeout: float, interval: float = 2.0
+    ) -> str:
         """Poll `check` (returning done, state) until done; logs each change of state; fails after `timeout`."""
         deadline = time.monotonic() + timeout
         last = None

@@ -80,8 +80,10 @@ def migration_as_markdown(migration: MigrationRun) -> str:
                 lines.append(f"  - reason: {attempt['reason']}")
             if attempt["error"]:
                 error = attempt["error"]
-                lines.append(f"  - error: `{error.get('code')}` {error.get('message')}"
-                             + (f" (request id {error['request_id']})" if error.get("request_id") else ""))
+                lines.append(
+                    f"  - error: `{error.get('code')}` {error.get('message')}"
+                    + (f" (request id {error['request_id']})" if error.get("request_id") else "")
+                )
             if attempt["aws_request_ids"]:
                 lines.append("  - AWS request ids: " + ", ".join(f"`{r}`" for r in attempt["aws_request_ids"]))
         if step["outputs"]:

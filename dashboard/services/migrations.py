@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg
@@ -87,7 +88,7 @@ def attempt_request(
     """Queue a run or rollback of `step` (or record a skip). Raises ActionRefused with the reason."""
     migration = step.migration
     try:
-        with transaction.atomic():
+        with _recording_refusal(migration, user, source_address, f"step.{action}", step=step.key), transaction.atomic():
             # The lock serialises every action on this migration: double clicks and two operators included.
             locked = _lock(migration)
             step = Step.objects.get(pk=step.pk)
@@ -111,8 +112,16 @@ def attempt_request(
                 Step.objects.filter(pk=step.pk).update(state=Step.State.SKIPPED)
             if approval:
                 Approval.objects.filter(pk=approval.pk, used_by_attempt__isnull=True).update(used_by_attempt=attempt)
-            _audit(locked.environment, locked, user, source_address, f"step.{action}", step=step.key,
-                   attempt=attempt.number, reason=reason.strip())
+            _audit(
+                locked.environment,
+                locked,
+                user,
+                source_address,
+                f"step.{action}",
+                step=step.key,
+                attempt=attempt.number,
+                reason=reason.strip(),
+            )
             if not skip:
                 from tasks.runbook import run_attempt
 
@@ -120,10 +129,6 @@ def attempt_request(
     except IntegrityError:
         # The partial unique index caught a race the lock did not (it cannot, but the database is the guarantee).
         raise ActionRefused("Another attempt of this migration is already queued or running.") from None
-    except ActionRefused as refusal:
-        _audit(migration.environment, migration, user, source_address, f"step.{action}", outcome="refused",
-               step=step.key, reason=str(refusal))
-        raise
     return attempt
 
 
@@ -142,8 +147,16 @@ def attempt_cancel(*, attempt: Attempt, user: AbstractBaseUser, source_address: 
             status = Attempt.Status.CANCELLING  # the worker stops between AWS calls and records it
         else:
             raise ActionRefused("The attempt is not queued or running any more.")
-        _audit(attempt.migration.environment, attempt.migration, user, source_address, "attempt.cancel",
-               step=attempt.step.key, attempt=attempt.number, status=status)
+        _audit(
+            attempt.migration.environment,
+            attempt.migration,
+            user,
+            source_address,
+            "attempt.cancel",
+            step=attempt.step.key,
+            attempt=attempt.number,
+            status=status,
+        )
     return status
 
 
@@ -155,26 +168,56 @@ def approval_request(*, step: Step, action: str, user: AbstractBaseUser, source_
     if pending:
         return pending
     approval = Approval.objects.create(step=step, action=action, requested_by=user)
-    _audit(step.migration.environment, step.migration, user, source_address, "approval.request",
-           step=step.key, action=action)
+    _audit(
+        step.migration.environment,
+        step.migration,
+        user,
+        source_address,
+        "approval.request",
+        step=step.key,
+        action=action,
+    )
     return approval
 
 
 def approval_grant(*, approval: Approval, user: AbstractBaseUser, source_address: str | None) -> None:
     migration = approval.step.migration
-    try:
+    with _recording_refusal(migration, user, source_address, "approval.grant", step=approval.step.key):
         _require(roles.can_approve(user), "You need the approver role to approve.")
         _require(approval.requested_by_id != user.pk, "An approval must come from someone other than who asked.")
         updated = Approval.objects.filter(pk=approval.pk, approved_by__isnull=True).update(
             approved_by=user, approved_at=timezone.now()
         )
         _require(bool(updated), "This request was approved already.")
+    _audit(
+        migration.environment,
+        migration,
+        user,
+        source_address,
+        "approval.grant",
+        step=approval.step.key,
+        action=approval.action,
+        requested_by=str(approval.requested_by),
+    )
+
+
+@contextmanager
+def _recording_refusal(migration: MigrationRun, user, source_address: str | None, event: str, **details):
+    """Refusals are audited too: who tried what, from where, and why it was refused."""
+    try:
+        yield
     except ActionRefused as refusal:
-        _audit(migration.environment, migration, user, source_address, "approval.grant", outcome="refused",
-               step=approval.step.key, reason=str(refusal))
+        _audit(
+            migration.environment,
+            migration,
+            user,
+            source_address,
+            event,
+            outcome="refused",
+            reason=str(refusal),
+            **details,
+        )
         raise
-    _audit(migration.environment, migration, user, source_address, "approval.grant",
-           step=approval.step.key, action=approval.action, requested_by=str(approval.requested_by))
 
 
 def _check_action(
@@ -190,12 +233,17 @@ def _check_action(
     )
     definition = _definition(step)
     active = migration.attempts.filter(status__in=Attempt.ACTIVE).select_related("step").first()
-    _require(active is None, f"“{active.step.title if active else ''}” is already {active.status if active else ''}: "
-                             "wait for it to finish or cancel it.")
+    _require(
+        active is None,
+        f"“{active.step.title if active else ''}” is already {active.status if active else ''}: "
+        "wait for it to finish or cancel it.",
+    )
     earlier = migration.steps.filter(position__lt=step.position).exclude(state__in=DONE_STATES)
     if action in (Attempt.Action.RUN, Attempt.Action.SKIP):
-        _require(not earlier.exists(), "Earlier steps must succeed or be skipped first: "
-                 + ", ".join(s.title for s in earlier))
+        _require(
+            not earlier.exists(),
+            "Earlier steps must succeed or be skipped first: " + ", ".join(s.title for s in earlier),
+        )
         _require(step.state in ACTIONABLE_FOR_RUN, f"“{step.title}” has {step.state}; roll it back to run it again.")
     if action == Attempt.Action.SKIP:
         _require(bool(reason.strip()), "Say why the step is skipped.")
@@ -204,15 +252,18 @@ def _check_action(
         _require(definition.has_rollback, f"“{step.title}” has no rollback.")
         _require(step.state in (Step.State.SUCCEEDED, Step.State.FAILED), f"“{step.title}” has nothing to roll back.")
         later = [
-            s.title for s in migration.steps.filter(position__gt=step.position, state=Step.State.SUCCEEDED)
+            s.title
+            for s in migration.steps.filter(position__gt=step.position, state=Step.State.SUCCEEDED)
             if (d := step_definition(s.key)) and d.has_rollback
         ]
         _require(not later, "Roll back the later steps first: " + ", ".join(later))
     if not definition.is_destructive(action):
         return None
     expected = definition.confirmation_name(step, migration.environment)
-    _require(bool(expected) and confirmation.strip() == expected,
-             f"Type the resource name “{expected}” to confirm this destructive action.")
+    _require(
+        bool(expected) and confirmation.strip() == expected,
+        f"Type the resource name “{expected}” to confirm this destructive action.",
+    )
     if not migration.environment.requires_approval:
         return None
     approval = step.approvals.filter(action=action, approved_by__isnull=False, used_by_attempt__isnull=True).first()
@@ -397,4 +448,3 @@ def attempts_sweep(stale_after: timedelta = STALE_AFTER) -> int:
                 _apply_to_step(attempt, Attempt.Status.INTERRUPTED, {})
                 marked += 1
     return marked
-

@@ -15,4 +15,3 @@ def step(migration, key) -> Step:
 
 def mark(migration, *keys, state=Step.State.SUCCEEDED):
     migration.steps.filter(key__in=keys).update(state=state)
-

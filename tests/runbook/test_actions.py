@@ -16,8 +16,9 @@ BEFORE_DECOMMISSION = [s.key for s in STEPS[: [s.key for s in STEPS].index("deco
 
 
 def request(migration, key, action="run", user=None, **kwargs):
-    return service.attempt_request(step=step(migration, key), action=action, user=user or migration.started_by,
-                                   source_address="10.0.0.7", **kwargs)
+    return service.attempt_request(
+        step=step(migration, key), action=action, user=user or migration.started_by, source_address="10.0.0.7", **kwargs
+    )
 
 
 def test_a_migration_records_the_runbook_and_its_steps_in_order(migration, operator):
@@ -88,8 +89,9 @@ def test_approval_by_a_different_approver_is_needed_and_used_once(migration, ope
     mark(migration, *BEFORE_DECOMMISSION)
     with pytest.raises(service.ActionRefused, match="requires an approver's approval"):
         request(migration, "decommission_aurora", confirmation="vela-aurora")
-    asked = service.approval_request(step=step(migration, "decommission_aurora"), action="run", user=superuser,
-                                     source_address=None)
+    asked = service.approval_request(
+        step=step(migration, "decommission_aurora"), action="run", user=superuser, source_address=None
+    )
     with pytest.raises(service.ActionRefused, match="someone other than who asked"):
         service.approval_grant(approval=asked, user=superuser, source_address=None)
     with pytest.raises(service.ActionRefused, match="approver role"):

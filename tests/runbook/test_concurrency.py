@@ -69,8 +69,9 @@ def test_the_sweep_marks_a_silent_running_attempt_interrupted_and_a_retry_is_a_n
     first = step(migration, "preflight_stacks")
     attempt = service.attempt_request(step=first, action="run", user=operator, source_address=None)
     stale = timezone.now() - service.STALE_AFTER - timedelta(seconds=1)
-    Attempt.objects.filter(pk=attempt.pk).update(status="running", started_at=stale, heartbeat_at=stale,
-                                                 worker="celery@gone")
+    Attempt.objects.filter(pk=attempt.pk).update(
+        status="running", started_at=stale, heartbeat_at=stale, worker="celery@gone"
+    )
     assert service.attempts_sweep() == 1
     attempt.refresh_from_db()
     assert attempt.status == "interrupted"
@@ -83,7 +84,8 @@ def test_the_sweep_marks_a_silent_running_attempt_interrupted_and_a_retry_is_a_n
 
 
 def test_a_fresh_heartbeat_is_left_alone(migration, operator):
-    attempt = service.attempt_request(step=step(migration, "preflight_stacks"), action="run", user=operator,
-                                      source_address=None)
+    attempt = service.attempt_request(
+        step=step(migration, "preflight_stacks"), action="run", user=operator, source_address=None
+    )
     Attempt.objects.filter(pk=attempt.pk).update(status="running", heartbeat_at=timezone.now())
     assert service.attempts_sweep() == 0

@@ -28,8 +28,9 @@ def aws(environment, service_name):
 
 
 def act(migration, key, operator, action="run", **kwargs):
-    attempt = service.attempt_request(step=step(migration, key), action=action, user=operator,
-                                      source_address="127.0.0.1", **kwargs)
+    attempt = service.attempt_request(
+        step=step(migration, key), action=action, user=operator, source_address="127.0.0.1", **kwargs
+    )
     return wait_finished(attempt.pk, timeout=90)
 
 
@@ -49,8 +50,11 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environmen
     for definition in STEPS:
         confirmation = environment.aurora_cluster_identifier if definition.destructive else ""
         attempt = act(migration, definition.key, operator, confirmation=confirmation)
-        assert attempt.status == "succeeded", (definition.key, attempt.error, list(attempt.logs.values_list(
-            "message", flat=True)))
+        assert attempt.status == "succeeded", (
+            definition.key,
+            attempt.error,
+            list(attempt.logs.values_list("message", flat=True)),
+        )
 
     migration.refresh_from_db()
     assert migration.status == "completed"
@@ -66,8 +70,9 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environmen
     assert environment.dsql_cluster_identifier == cluster["identifier"]
 
     # The Lambda points at it, keeps its other variables, and the health route reports it connected.
-    variables = aws(environment, "lambda").get_function_configuration(
-        FunctionName=environment.lambda_function_name)["Environment"]["Variables"]
+    variables = aws(environment, "lambda").get_function_configuration(FunctionName=environment.lambda_function_name)[
+        "Environment"
+    ]["Variables"]
     assert variables["DSQL_CLUSTER_ARN"] == cluster["arn"]
     assert variables["DSQL_ENDPOINT"] == f"{cluster['identifier']}.dsql.us-east-1.on.aws"
     assert "AURORA_SECRET_ARN" in variables
@@ -90,8 +95,15 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environmen
 def test_rollbacks_undo_what_they_claim(worker, fresh_sandbox_environment, operator):
     environment = fresh_sandbox_environment
     migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
-    for key in ("preflight_stacks", "preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora",
-                "provision_dsql", "verify_dsql", "point_lambda"):
+    for key in (
+        "preflight_stacks",
+        "preflight_aurora_empty",
+        "baseline_dynamodb",
+        "snapshot_aurora",
+        "provision_dsql",
+        "verify_dsql",
+        "point_lambda",
+    ):
         assert act(migration, key, operator).status == "succeeded", key
     lam = aws(environment, "lambda")
     identifier = step(migration, "provision_dsql").outputs["identifier"]
@@ -101,15 +113,20 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_sandbox_environment, opera
         act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
 
     assert act(migration, "point_lambda", operator, action="rollback").status == "succeeded"
-    variables = lam.get_function_configuration(FunctionName=environment.lambda_function_name)["Environment"]["Variables"]
+    variables = lam.get_function_configuration(FunctionName=environment.lambda_function_name)["Environment"][
+        "Variables"
+    ]
     assert not {"DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION"} & set(variables)
     assert "AURORA_CLUSTER_ARN" in variables
 
     rollback = act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
     assert rollback.status == "succeeded", rollback.error
     dsql = aws(environment, "dsql")
-    remaining = [c for c in dsql.list_clusters()["clusters"]
-                 if dsql.get_cluster(identifier=c["identifier"])["status"] not in ("DELETING", "DELETED")]
+    remaining = [
+        c
+        for c in dsql.list_clusters()["clusters"]
+        if dsql.get_cluster(identifier=c["identifier"])["status"] not in ("DELETING", "DELETED")
+    ]
     assert remaining == []
     environment.refresh_from_db()
     assert environment.dsql_cluster_identifier == ""

@@ -46,8 +46,9 @@ def wait_finished(attempt_id, timeout=30):
 
 def test_a_failing_aws_call_is_recorded_with_code_message_and_request_id(worker, aws_environment, operator):
     migration = service.migration_start(environment=aws_environment, user=operator, source_address=None)
-    attempt = service.attempt_request(step=step(migration, "preflight_stacks"), action="run", user=operator,
-                                      source_address=None)
+    attempt = service.attempt_request(
+        step=step(migration, "preflight_stacks"), action="run", user=operator, source_address=None
+    )
     attempt = wait_finished(attempt.pk)
     assert attempt.status == "failed"
     assert attempt.error["code"] == "ValidationError"

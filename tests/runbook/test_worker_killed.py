@@ -33,9 +33,26 @@ def worker_process():
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "velaops", "worker", "--pool", "solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"],
-        cwd=ROOT, env=environ, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "velaops",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=environ,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -57,8 +74,9 @@ def test_sigkill_during_provisioning_then_sweep_then_retry(fresh_sandbox_environ
 
     process = worker_process()
     try:
-        attempt = service.attempt_request(step=step(migration, "provision_dsql"), action="run", user=operator,
-                                          source_address=None)
+        attempt = service.attempt_request(
+            step=step(migration, "provision_dsql"), action="run", user=operator, source_address=None
+        )
         wait_for_log(attempt.pk, ": CREATING")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
@@ -72,8 +90,9 @@ def test_sigkill_during_provisioning_then_sweep_then_retry(fresh_sandbox_environ
 
     sandbox.moto.configure(1)
     with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=10):
-        retry = service.attempt_request(step=step(migration, "provision_dsql"), action="run", user=operator,
-                                        source_address=None)
+        retry = service.attempt_request(
+            step=step(migration, "provision_dsql"), action="run", user=operator, source_address=None
+        )
         retry = wait_finished(retry.pk, timeout=120)
     assert (retry.number, retry.status) == (2, "succeeded"), retry.error
     assert retry.logs.filter(message__contains="exists already").exists()

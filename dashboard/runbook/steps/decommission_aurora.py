@@ -30,8 +30,12 @@ class DecommissionAurora(StepDefinition):
                 instance = member["DBInstanceIdentifier"]
                 rds.delete_db_instance(DBInstanceIdentifier=instance)
                 ctx.log(f"instance {instance} deletion requested")
-                ctx.wait_for(f"instance {instance}", lambda i=instance: self._instance_gone(ctx, i),
-                             timeout=DELETE_TIMEOUT, interval=5)
+                ctx.wait_for(
+                    f"instance {instance}",
+                    lambda i=instance: self._instance_gone(ctx, i),
+                    timeout=DELETE_TIMEOUT,
+                    interval=5,
+                )
             if cluster.get("Status") != "deleting":
                 rds.delete_db_cluster(
                     DBClusterIdentifier=identifier, SkipFinalSnapshot=False, FinalDBSnapshotIdentifier=snapshot
@@ -47,8 +51,12 @@ class DecommissionAurora(StepDefinition):
         if final is None:
             raise StepFailed(f"{identifier} is gone but its final snapshot {snapshot} is not there.")
         ctx.log(f"final snapshot {snapshot}: {final.get('Status')}")
-        return {"cluster": identifier, "deleted": True, "final_snapshot": snapshot,
-                "final_snapshot_arn": final.get("DBClusterSnapshotArn", "")}
+        return {
+            "cluster": identifier,
+            "deleted": True,
+            "final_snapshot": snapshot,
+            "final_snapshot_arn": final.get("DBClusterSnapshotArn", ""),
+        }
 
     @staticmethod
     def _cluster(ctx: StepContext, identifier: str) -> dict | None:

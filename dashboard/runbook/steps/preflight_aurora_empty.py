@@ -18,7 +18,9 @@ class PreflightAuroraEmpty(StepDefinition):
     def run(self, ctx: StepContext) -> dict:
         identifier = ctx.environment.aurora_cluster_identifier
         cluster = ctx.aws("rds").describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
-        ctx.log(f"Aurora {identifier}: {cluster['Status']}, engine {cluster['Engine']} {cluster.get('EngineVersion', '')}")
+        ctx.log(
+            f"Aurora {identifier}: {cluster['Status']}, engine {cluster['Engine']} {cluster.get('EngineVersion', '')}"
+        )
         if cluster["Engine"] != "aurora-postgresql":
             raise StepFailed(f"{identifier} runs {cluster['Engine']}, not aurora-postgresql.")
         if cluster["Status"] != "available":

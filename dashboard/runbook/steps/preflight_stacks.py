@@ -23,8 +23,12 @@ class PreflightRegionAndStacks(StepDefinition):
                 problems.append(f"{name} is {status}")
         if problems:
             raise StepFailed("Stacks are not in a usable *_COMPLETE state: " + "; ".join(problems), {"stacks": stacks})
-        return {"region": ctx.environment.region, "dsql_available": True, "stacks": stacks,
-                "existing_dsql_clusters_seen": len(clusters.get("clusters", []))}
+        return {
+            "region": ctx.environment.region,
+            "dsql_available": True,
+            "stacks": stacks,
+            "existing_dsql_clusters_seen": len(clusters.get("clusters", [])),
+        }
 
 
 STEP = PreflightRegionAndStacks(

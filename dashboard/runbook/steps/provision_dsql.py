@@ -105,7 +105,7 @@ class ProvisionDsql(StepDefinition):
 STEP = ProvisionDsql(
     key="provision_dsql",
     title="Provision DSQL",
-    summary="Create the Aurora DSQL cluster (deletion protection, tags, idempotent client token) and wait until ACTIVE.",
+    summary="Create the DSQL cluster (deletion protection, tags, idempotent client token) and wait until ACTIVE.",
     rollback_destructive=True,
     rollback_summary="Delete the DSQL cluster this migration created.",
 )

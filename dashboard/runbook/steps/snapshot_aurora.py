@@ -18,7 +18,10 @@ class SnapshotAurora(StepDefinition):
             rds.create_db_cluster_snapshot(
                 DBClusterIdentifier=cluster,
                 DBClusterSnapshotIdentifier=name,
-                Tags=[{"Key": "managed-by", "Value": "velaops"}, {"Key": "migration", "Value": str(ctx.migration.uuid)}],
+                Tags=[
+                    {"Key": "managed-by", "Value": "velaops"},
+                    {"Key": "migration", "Value": str(ctx.migration.uuid)},
+                ],
             )
             ctx.log(f"snapshot {name} requested")
         else:

@@ -34,7 +34,9 @@ class VerifyApi(StepDefinition):
         before = ctx.output_of("point_lambda").get("vpc")
         now = vpc_facts(ctx.aws("lambda").get_function_configuration(FunctionName=function))
         if before is not None and before != now:
-            raise StepFailed(f"The Lambda's VPC configuration changed: {before} → {now}", {"before": before, "now": now})
+            raise StepFailed(
+                f"The Lambda's VPC configuration changed: {before} → {now}", {"before": before, "now": now}
+            )
         ctx.log(f"{function} keeps its VPC {now['vpc_id']} and security groups {', '.join(now['security_groups'])}")
         return {
             "health_url": url,
