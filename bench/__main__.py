@@ -35,9 +35,24 @@ def main() -> None:
     run("-c", SEED)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "infra/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--access-logfile", "/dev/null", "velaops.wsgi"],
-        cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "infra/gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "/dev/null",
+            "velaops.wsgi",
+        ],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_until_serving(f"http://127.0.0.1:{port}/healthz")
@@ -82,8 +97,11 @@ print("seeded migration", migration.pk)
 def measure(base: str) -> dict[str, float]:
     session = requests.Session()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(f"{base}/login/").text).group(1)
-    session.post(f"{base}/login/", data={"username": "bench", "password": "bench-password-1",
-                                         "csrfmiddlewaretoken": token}, headers={"Referer": f"{base}/login/"})
+    session.post(
+        f"{base}/login/",
+        data={"username": "bench", "password": "bench-password-1", "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/login/"},
+    )
     migration = session.get(f"{base}/environments/bench/").text
     path = re.search(r'href="(/environments/bench/migrations/\d+/)"', migration).group(1)
     htmx = {"HX-Request": "true"}
@@ -118,8 +136,13 @@ def _recreate_database() -> None:
     from psycopg import sql
 
     config = dj_database_url.parse(DATABASE_URL)
-    with psycopg.connect(host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"] or "postgres",
-                         dbname="postgres", autocommit=True) as connection:
+    with psycopg.connect(
+        host=config["HOST"],
+        port=config["PORT"] or 5432,
+        user=config["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(config["NAME"])))
 
 
