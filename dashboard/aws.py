@@ -77,10 +77,6 @@ class AwsError:
     request_id: str = ""
     operation: str = ""
 
-    def __str__(self) -> str:
-        where = f" ({self.operation})" if self.operation else ""
-        return f"{self.code}{where}: {self.message}"
-
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message, "request_id": self.request_id, "operation": self.operation}
 

@@ -36,10 +36,6 @@ class LoggedClient:
     def __init__(self, ctx: StepContext, service: str, raw: Any):
         self._ctx, self._service, self._raw = ctx, service, raw
 
-    @property
-    def raw(self) -> Any:
-        return self._raw
-
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self._raw, name)
         if name.startswith(("generate_", "get_waiter", "get_paginator", "can_paginate")):
