@@ -5,3 +5,6 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
     verbose_name = "VelaOps"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -142,6 +143,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Probes wait on the network, not the CPU: they get their own queue, served by a thread-pool worker.
+CELERY_TASK_ROUTES = {"tasks.probes.run_probe": {"queue": env_str("PROBE_QUEUE", "probes")}}
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT.")
 
@@ -152,6 +155,19 @@ WORKER_HEARTBEAT_MAX_AGE = env_int("WORKER_HEARTBEAT_MAX_AGE", 90, minimum=10)
 AWS_CONNECT_TIMEOUT = env_int("AWS_CONNECT_TIMEOUT", 5, minimum=1)
 AWS_READ_TIMEOUT = env_int("AWS_READ_TIMEOUT", 30, minimum=1)
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1)
+
+# Health monitoring: how probes are scheduled and how long history is kept at each resolution.
+PROBE_DISPATCH_SECONDS = env_int("PROBE_DISPATCH_SECONDS", 2, minimum=1)
+PROBE_MAX_IN_FLIGHT = env_int("PROBE_MAX_IN_FLIGHT", 200, minimum=1)
+PROBE_QUEUE = env_str("PROBE_QUEUE", "probes")
+PROBE_RAW_RETENTION = timedelta(hours=env_int("PROBE_RAW_RETENTION_HOURS", 48, minimum=1))
+ROLLUP_RETENTION = {
+    60: timedelta(days=env_int("ROLLUP_MINUTE_RETENTION_DAYS", 8, minimum=2)),
+    3600: timedelta(days=env_int("ROLLUP_HOUR_RETENTION_DAYS", 400, minimum=31)),
+    86400: timedelta(days=env_int("ROLLUP_DAY_RETENTION_DAYS", 1830, minimum=366)),
+}
+# /metrics answers a request bearing this token (Authorization: Bearer ...) or a logged-in viewer.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # The offline sandbox's control endpoint (infra/sandbox/control.py): the fault page exists only when this
 # is set, and only for the environment whose AWS endpoint the sandbox reports. Empty in production.

@@ -22,6 +22,8 @@ urlpatterns = [
     path(migration + "approvals/<int:approval_pk>/approve", migration_views.approval_grant, name="approval-grant"),
     path(migration + "attempts/<int:attempt_pk>/", migration_views.attempt_detail, name="attempt-detail"),
     path(migration + "attempts/<int:attempt_pk>/cancel", migration_views.attempt_cancel, name="attempt-cancel"),
+    path("environments/<slug:slug>/health/", include("dashboard.health_urls")),
+    path("environments/<slug:slug>/reports/", include("dashboard.report_urls")),
     path("sandbox/", include("dashboard.sandbox_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -1,0 +1,244 @@
+"""Health monitoring: what is probed (Target), what each probe found (ProbeResult), the
+rollups that keep long ranges fast (Rollup), and the outages they add up to (Incident).
+
+History stays fast the way Uptime Kuma v2 and Gatus do it, plus percentiles: raw results are
+kept briefly, rollups per minute, hour and day hold counts, latency min/max/sum and a mergeable
+latency histogram; the overview reads only the per-target summary the rollup job maintains.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .environment import Environment
+
+
+class ProbeKind(models.TextChoices):
+    DSQL = "dsql", "DSQL cluster login"
+    LAMBDA_CONFIG = "lambda_config", "API Lambda configuration"
+    API_HEALTH = "api_health", "API DSQL health route"
+    AURORA = "aurora", "Aurora cluster status"
+    DYNAMODB = "dynamodb", "DynamoDB table status"
+
+
+class HealthMethod(models.TextChoices):
+    URL = "url", "GET the health URL"
+    INVOKE = "invoke", "invoke the Lambda with an API Gateway event"
+
+
+class TargetStatus(models.TextChoices):
+    UNKNOWN = "unknown", "unknown"
+    UP = "up", "up"
+    DOWN = "down", "down"
+    PAUSED = "paused", "paused"
+
+
+class Target(models.Model):
+    """One thing VelaOps probes on a schedule, with its thresholds and its live state."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="targets")
+    kind = models.CharField(max_length=16, choices=ProbeKind.choices)
+    name = models.CharField(
+        max_length=2048, help_text="The resource probed: cluster identifier, function or table name, or URL."
+    )
+    label = models.CharField(max_length=200, blank=True, help_text="Shown instead of the name when set.")
+    managed = models.BooleanField(
+        default=False, editable=False, help_text="Created from the environment's configuration."
+    )
+
+    # API health only: how the route is reached.
+    health_method = models.CharField(max_length=8, choices=HealthMethod.choices, default=HealthMethod.URL)
+    health_path = models.CharField(
+        max_length=200, default="/health/dsql", help_text="Invoke only: the route put in the API Gateway event."
+    )
+    # DSQL only: also write and read back a row in a temporary table.
+    write_check = models.BooleanField(default=False, help_text="DSQL only: a write/read round trip too.")
+
+    interval_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(86400)]
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    down_after = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Consecutive failures that mark the target down.",
+    )
+    up_after = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Consecutive successes that mark a down target up again.",
+    )
+    paused = models.BooleanField(default=False)
+
+    # Live state, written by each probe.
+    status = models.CharField(max_length=8, choices=TargetStatus.choices, default=TargetStatus.UNKNOWN)
+    status_since = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    consecutive_successes = models.PositiveIntegerField(default=0)
+    last_probed_at = models.DateTimeField(null=True, blank=True)
+    last_ok = models.BooleanField(null=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # Scheduling: due when next_due_at has passed and no probe holds the lease.
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    # Summary kept by the rollup job so the overview never reads history.
+    uptime_24h = models.FloatField(null=True, blank=True)
+    uptime_7d = models.FloatField(null=True, blank=True)
+    uptime_30d = models.FloatField(null=True, blank=True)
+    p95_24h_ms = models.FloatField(null=True, blank=True)
+    sparkline = ArrayField(models.FloatField(null=True), default=list, blank=True)
+    summary_updated_at = models.DateTimeField(null=True, blank=True)
+
+    # Bumped on every change a page shows, so live polls can ask for "changed since".
+    changed_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "kind", "name"], name="one_target_per_resource"),
+        ]
+        indexes = [
+            # Live polls of the overview: rows of one environment changed since the last poll.
+            models.Index(fields=["environment", "changed_at"], name="target_env_changed"),
+            # The dispatcher: due, unpaused targets in due order.
+            models.Index(fields=["next_due_at"], condition=Q(paused=False), name="target_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("target-detail", args=[self.environment.slug, self.pk])
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    @property
+    def shown_status(self) -> str:
+        return TargetStatus.PAUSED if self.paused else self.status
+
+
+class ProbeResult(models.Model):
+    """One probe's outcome, kept raw for PROBE_RAW_RETENTION (48 h by default)."""
+
+    id = models.BigAutoField(primary_key=True)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="results", db_index=False)
+    at = models.DateTimeField(help_text="When the probe started.")
+    ok = models.BooleanField()
+    latency_ms = models.FloatField(null=True, blank=True)
+    # Milliseconds per phase: token/connect/query for DSQL, duration/init for an invoke, ...
+    phases = models.JSONField(default=dict, blank=True)
+    cold_start = models.BooleanField(null=True)
+    error = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            # Target detail: the last hours of one target, newest first, paginated.
+            models.Index(fields=["target", "-at"], name="result_target_at"),
+            # The rollup and prune jobs: a time window across all targets. Rows arrive in time
+            # order, so a BRIN index stays tiny where a B-tree would double the table.
+            BrinIndex(fields=["at"], name="result_at_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {'ok' if self.ok else 'fail'} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Resolution(models.IntegerChoices):
+    MINUTE = 60, "minute"
+    HOUR = 3600, "hour"
+    DAY = 86400, "day"
+
+
+class Rollup(models.Model):
+    """Probe results of one target in one time bucket, mergeable into any longer range."""
+
+    id = models.BigAutoField(primary_key=True)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    resolution = models.IntegerField(choices=Resolution.choices)
+    bucket = models.DateTimeField(help_text="Start of the bucket (UTC).")
+    count = models.IntegerField()
+    ok_count = models.IntegerField()
+    latency_count = models.IntegerField(default=0)
+    latency_min = models.FloatField(null=True)
+    latency_max = models.FloatField(null=True)
+    latency_sum = models.FloatField(default=0)
+    # Sparse log-bucket histogram [index, count, index, count, ...]; see monitoring.histogram.
+    histogram = ArrayField(models.IntegerField(), default=list)
+    # Sums per phase name, to average each phase over the bucket's latency_count.
+    phase_sums = models.JSONField(default=dict)
+    cold_count = models.IntegerField(default=0)
+    cold_latency_sum = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index of the detail charts and the summary job: one target, one
+            # resolution, a bucket range.
+            models.UniqueConstraint(fields=["target", "resolution", "bucket"], name="one_rollup_per_bucket"),
+        ]
+        indexes = [
+            # The prune job: old buckets of one resolution across all targets.
+            BrinIndex(fields=["bucket"], name="rollup_bucket_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.get_resolution_display()} {self.bucket:%Y-%m-%d %H:%M}"
+
+
+class Incident(models.Model):
+    """A period during which a target was down, with the failure that opened it."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="incidents")
+    opened_at = models.DateTimeField(help_text="The first failed probe of the run that marked it down.")
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="The probe that marked it up again.")
+    cause = models.TextField(help_text="The error of the first failed probe.")
+    last_error = models.TextField(blank=True)
+    failure_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["target"], condition=Q(closed_at=None), name="one_open_incident"),
+        ]
+        indexes = [
+            # Overview and detail: a target's incidents, newest first; reports: incidents in a period.
+            models.Index(fields=["target", "-opened_at"], name="incident_target_opened"),
+            # Overview: open incidents of an environment's targets.
+            models.Index(fields=["target"], condition=Q(closed_at=None), name="incident_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target} down since {self.opened_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def duration_seconds(self, now=None) -> float:
+        from django.utils import timezone
+
+        end = self.closed_at or now or timezone.now()
+        return max(0.0, (end - self.opened_at).total_seconds())
+
+
+class RollupCursor(models.Model):
+    """How far the rollup job has folded results into each resolution: complete buckets only."""
+
+    resolution = models.IntegerField(choices=Resolution.choices, unique=True)
+    done_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.get_resolution_display()} rollups done until {self.done_until:%Y-%m-%d %H:%M}"

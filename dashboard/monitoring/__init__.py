@@ -1,0 +1,1 @@
+"""Health monitoring: probes, their recording, rollups and the reads the pages and reports make."""

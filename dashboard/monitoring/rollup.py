@@ -1,0 +1,266 @@
+"""Background jobs over probe history: fold raw results into minute, hour and day rollups,
+refresh each target's overview summary, and prune what is past its retention.
+
+Every job works in bounded batches and is idempotent (a bucket is recomputed whole and
+upserted), so a job that dies or runs twice does no harm. Complete buckets advance a cursor;
+the bucket still filling is recomputed on every run so the pages see it grow.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+
+from ..models import ProbeResult, Resolution, Rollup, RollupCursor, Target
+from .histogram import Histogram
+from .stats import DAY, HOUR, MINUTE, cover, floor_time, range_stats
+
+# A result is recorded when its probe ends but filed under when it started: wait this long
+# before calling a minute complete, so late results still land in it.
+LATE_RESULT_GRACE = timedelta(seconds=150)
+MAX_MINUTES_PER_RUN = 120
+MAX_HOURS_PER_RUN = 48
+MAX_DAYS_PER_RUN = 14
+PRUNE_BATCH = 5000
+PRUNE_MAX_BATCHES = 40
+SPARKLINE_HOURS = 24
+
+ROLLUP_UPDATE_FIELDS = [
+    "count",
+    "ok_count",
+    "latency_count",
+    "latency_min",
+    "latency_max",
+    "latency_sum",
+    "histogram",
+    "phase_sums",
+    "cold_count",
+    "cold_latency_sum",
+]
+
+
+class _Bucket:
+    """Accumulates results or finer rollups into one rollup row."""
+
+    def __init__(self) -> None:
+        self.count = self.ok_count = self.latency_count = self.cold_count = 0
+        self.latency_min: float | None = None
+        self.latency_max: float | None = None
+        self.latency_sum = self.cold_latency_sum = 0.0
+        self.histogram = Histogram()
+        self.phase_sums: dict[str, float] = defaultdict(float)
+
+    def add_result(self, ok: bool, latency: float | None, phases: dict, cold_start: bool | None) -> None:
+        self.count += 1
+        self.ok_count += ok
+        if latency is None:
+            return
+        self.latency_count += 1
+        self.latency_sum += latency
+        self.latency_min = latency if self.latency_min is None else min(self.latency_min, latency)
+        self.latency_max = latency if self.latency_max is None else max(self.latency_max, latency)
+        self.histogram.add(latency)
+        for phase, ms in phases.items():
+            if isinstance(ms, (int, float)):
+                self.phase_sums[phase] += ms
+        if cold_start:
+            self.cold_count += 1
+            self.cold_latency_sum += latency
+
+    def add_rollup(self, rollup: Rollup) -> None:
+        self.count += rollup.count
+        self.ok_count += rollup.ok_count
+        self.latency_count += rollup.latency_count
+        self.latency_sum += rollup.latency_sum
+        for value, pick in ((rollup.latency_min, min), (rollup.latency_max, max)):
+            if value is not None:
+                current = self.latency_min if pick is min else self.latency_max
+                value = value if current is None else pick(current, value)
+                if pick is min:
+                    self.latency_min = value
+                else:
+                    self.latency_max = value
+        self.histogram.merge(rollup.histogram)
+        for phase, total in rollup.phase_sums.items():
+            self.phase_sums[phase] += total
+        self.cold_count += rollup.cold_count
+        self.cold_latency_sum += rollup.cold_latency_sum
+
+    def row(self, target_id: int, resolution: int, bucket: datetime) -> Rollup:
+        return Rollup(
+            target_id=target_id,
+            resolution=resolution,
+            bucket=bucket,
+            count=self.count,
+            ok_count=self.ok_count,
+            latency_count=self.latency_count,
+            latency_min=self.latency_min,
+            latency_max=self.latency_max,
+            latency_sum=self.latency_sum,
+            histogram=self.histogram.encode(),
+            phase_sums={phase: round(total, 3) for phase, total in self.phase_sums.items()},
+            cold_count=self.cold_count,
+            cold_latency_sum=self.cold_latency_sum,
+        )
+
+
+def _upsert(rows: list[Rollup]) -> None:
+    if rows:
+        Rollup.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["target", "resolution", "bucket"],
+            update_fields=ROLLUP_UPDATE_FIELDS,
+        )
+
+
+def _cursor(resolution: int, default: datetime) -> RollupCursor:
+    cursor, _ = RollupCursor.objects.select_for_update().get_or_create(
+        resolution=resolution, defaults={"done_until": default}
+    )
+    return cursor
+
+
+def rollup_minutes(now: datetime) -> int:
+    """Fold raw results of complete minutes into minute rollups; returns how many minutes were done."""
+    settled = floor_time(now - LATE_RESULT_GRACE, MINUTE)
+    with transaction.atomic():
+        cursor = _cursor(Resolution.MINUTE, _oldest_result_minute(settled))
+        start = cursor.done_until
+        end = min(settled, start + MAX_MINUTES_PER_RUN * MINUTE)
+        if end <= start:
+            return 0
+        buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
+        results = ProbeResult.objects.filter(at__gte=start, at__lt=end).values_list(
+            "target_id", "at", "ok", "latency_ms", "phases", "cold_start"
+        )
+        for target_id, at, ok, latency, phases, cold_start in results.iterator(chunk_size=5000):
+            buckets[(target_id, floor_time(at, MINUTE))].add_result(ok, latency, phases, cold_start)
+        _upsert([bucket.row(target_id, Resolution.MINUTE, minute) for (target_id, minute), bucket in buckets.items()])
+        cursor.done_until = end
+        cursor.save(update_fields=["done_until"])
+    return int((end - start) / MINUTE)
+
+
+def _oldest_result_minute(fallback: datetime) -> datetime:
+    oldest = ProbeResult.objects.order_by("at").values_list("at", flat=True).first()
+    return floor_time(oldest, MINUTE) if oldest else fallback
+
+
+def rollup_coarser(resolution: int) -> int:
+    """Recompute hour (or day) buckets from the finer rollups, up to and including the one still
+    filling; the cursor moves only past complete buckets. Returns how many buckets were written."""
+    step, finer, max_buckets = (HOUR, Resolution.MINUTE, MAX_HOURS_PER_RUN)
+    if resolution == Resolution.DAY:
+        step, finer, max_buckets = (DAY, Resolution.HOUR, MAX_DAYS_PER_RUN)
+    with transaction.atomic():
+        finer_done = RollupCursor.objects.filter(resolution=finer).values_list("done_until", flat=True).first()
+        if finer_done is None:
+            return 0
+        cursor = _cursor(resolution, floor_time(finer_done, step))
+        start = cursor.done_until
+        end = min(floor_time(finer_done, step) + step, start + max_buckets * step)
+        if end <= start:
+            return 0
+        buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
+        finer_rows = Rollup.objects.filter(resolution=finer, bucket__gte=start, bucket__lt=end).only(
+            "target_id", "bucket", *ROLLUP_UPDATE_FIELDS
+        )
+        for rollup in finer_rows.iterator(chunk_size=5000):
+            buckets[(rollup.target_id, floor_time(rollup.bucket, step))].add_rollup(rollup)
+        _upsert([bucket.row(target_id, resolution, moment) for (target_id, moment), bucket in buckets.items()])
+        cursor.done_until = min(end, floor_time(finer_done, step))
+        cursor.save(update_fields=["done_until"])
+    return len(buckets)
+
+
+def rollup_all(now: datetime) -> dict[str, int]:
+    return {
+        "minutes": rollup_minutes(now),
+        "hours": rollup_coarser(Resolution.HOUR),
+        "days": rollup_coarser(Resolution.DAY),
+    }
+
+
+def refresh_summaries(now: datetime, target_ids: list[int] | None = None) -> int:
+    """Recompute what the overview shows of each target's history: uptime over 24 h, 7 d and
+    30 d, p95 over 24 h and an hourly sparkline. Returns how many targets were updated."""
+    targets = Target.objects.all() if target_ids is None else Target.objects.filter(pk__in=target_ids)
+    ids = list(targets.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    uptimes = {
+        label: _uptimes(ids, now - span, now) for label, span in (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
+    }
+    last_day = range_stats(ids, now - DAY, now)
+    sparklines = _sparklines(ids, now)
+    updated = []
+    for target in Target.objects.filter(pk__in=ids).only("pk"):
+        target.uptime_24h = uptimes["24h"].get(target.pk)
+        target.uptime_7d = uptimes["7d"].get(target.pk)
+        target.uptime_30d = uptimes["30d"].get(target.pk)
+        target.p95_24h_ms = last_day[target.pk].percentile(0.95)
+        target.sparkline = sparklines.get(target.pk, [])
+        target.summary_updated_at = now
+        target.changed_at = now
+        updated.append(target)
+    Target.objects.bulk_update(
+        updated,
+        ["uptime_24h", "uptime_7d", "uptime_30d", "p95_24h_ms", "sparkline", "summary_updated_at", "changed_at"],
+        batch_size=500,
+    )
+    return len(updated)
+
+
+def _uptimes(ids: list[int], start: datetime, end: datetime) -> dict[int, float]:
+    # Summed in the database: only one row per target crosses the wire.
+    condition = Q()
+    for resolution, lo, hi in cover(start, end):
+        condition |= Q(resolution=resolution, bucket__gte=lo, bucket__lt=hi)
+    totals = (
+        Rollup.objects.filter(condition, target_id__in=ids)
+        .values("target_id")
+        .annotate(probes=Sum("count"), ok=Sum("ok_count"))
+    )
+    return {row["target_id"]: row["ok"] / row["probes"] for row in totals if row["probes"]}
+
+
+def _sparklines(ids: list[int], now: datetime) -> dict[int, list[float | None]]:
+    """Average latency per hour over the last 24 hours, oldest first (None for an hour without data)."""
+    first = floor_time(now, HOUR) - (SPARKLINE_HOURS - 1) * HOUR
+    hours = [first + index * HOUR for index in range(SPARKLINE_HOURS)]
+    points: dict[int, list[float | None]] = {target_id: [None] * SPARKLINE_HOURS for target_id in ids}
+    rows = Rollup.objects.filter(
+        target_id__in=ids, resolution=Resolution.HOUR, bucket__gte=first, bucket__lte=hours[-1]
+    ).values_list("target_id", "bucket", "latency_sum", "latency_count")
+    for target_id, bucket, latency_sum, latency_count in rows.iterator(chunk_size=5000):
+        if latency_count:
+            points[target_id][int((bucket - first) / HOUR)] = round(latency_sum / latency_count, 2)
+    return points
+
+
+def prune(now: datetime) -> dict[str, int]:
+    """Delete raw results and rollups past their retention, in batches; returns rows deleted per kind."""
+    deleted = {"raw": _prune_table(ProbeResult._meta.db_table, "at", now - settings.PROBE_RAW_RETENTION)}
+    for resolution, retention in settings.ROLLUP_RETENTION.items():
+        deleted[Resolution(resolution).label] = _prune_table(
+            Rollup._meta.db_table, "bucket", now - retention, f"AND resolution = {int(resolution)}"
+        )
+    return deleted
+
+
+def _prune_table(table: str, column: str, before: datetime, extra: str = "") -> int:
+    total = 0
+    sql = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < %s {extra} LIMIT {PRUNE_BATCH})"
+    for _ in range(PRUNE_MAX_BATCHES):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [before])
+            total += cursor.rowcount
+            if cursor.rowcount < PRUNE_BATCH:
+                break
+    return total

@@ -1,0 +1,187 @@
+"""Reads of probe history for any time range, from rollups only (never raw results).
+
+A range is cut into whole days, then whole hours, then minutes at its edges, so each row
+read covers as much time as possible: a year is ~365 day rows plus a few dozen edge rows per
+target, whatever the probing rate. Percentiles come from merging the rows' histograms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from ..models import Incident, Resolution, Rollup
+from .histogram import Histogram
+
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+@dataclass
+class RangeStats:
+    """Probe history of one target over one range."""
+
+    count: int = 0
+    ok_count: int = 0
+    latency_count: int = 0
+    latency_min: float | None = None
+    latency_max: float | None = None
+    latency_sum: float = 0.0
+    histogram: Histogram = field(default_factory=Histogram)
+    phase_sums: dict[str, float] = field(default_factory=dict)
+    cold_count: int = 0
+    cold_latency_sum: float = 0.0
+
+    def add(self, rollup: Rollup) -> None:
+        self.count += rollup.count
+        self.ok_count += rollup.ok_count
+        self.latency_count += rollup.latency_count
+        self.latency_sum += rollup.latency_sum
+        if rollup.latency_min is not None:
+            self.latency_min = (
+                rollup.latency_min if self.latency_min is None else min(self.latency_min, rollup.latency_min)
+            )
+        if rollup.latency_max is not None:
+            self.latency_max = (
+                rollup.latency_max if self.latency_max is None else max(self.latency_max, rollup.latency_max)
+            )
+        self.histogram.merge(rollup.histogram)
+        for phase, total in rollup.phase_sums.items():
+            self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + total
+        self.cold_count += rollup.cold_count
+        self.cold_latency_sum += rollup.cold_latency_sum
+
+    @property
+    def uptime(self) -> float | None:
+        """Fraction of probes that succeeded; None without probes."""
+        return self.ok_count / self.count if self.count else None
+
+    @property
+    def latency_avg(self) -> float | None:
+        return self.latency_sum / self.latency_count if self.latency_count else None
+
+    def percentile(self, q: float) -> float | None:
+        return self.histogram.percentile(q)
+
+    @property
+    def phase_averages(self) -> dict[str, float]:
+        if not self.latency_count:
+            return {}
+        return {phase: total / self.latency_count for phase, total in sorted(self.phase_sums.items())}
+
+    @property
+    def cold_latency_avg(self) -> float | None:
+        return self.cold_latency_sum / self.cold_count if self.cold_count else None
+
+    @property
+    def warm_latency_avg(self) -> float | None:
+        warm = self.latency_count - self.cold_count
+        return (self.latency_sum - self.cold_latency_sum) / warm if warm > 0 else None
+
+
+def floor_time(moment: datetime, step: timedelta) -> datetime:
+    """Start of the UTC bucket of length `step` holding `moment` (minute, hour or day)."""
+    seconds = int(step.total_seconds())
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=moment.tzinfo)
+
+
+def cover(start: datetime, end: datetime) -> list[tuple[int, datetime, datetime]]:
+    """Cut [start, end) into (resolution, first bucket, end of last bucket) spans of whole buckets,
+    coarsest first. Both ends are rounded down to the minute: rollups know nothing finer."""
+    start, end = floor_time(start, MINUTE), floor_time(end, MINUTE)
+    if end <= start:
+        return []
+    spans: list[tuple[int, datetime, datetime]] = []
+
+    def split(lo: datetime, hi: datetime, steps: list[tuple[int, timedelta]]) -> None:
+        resolution, step = steps[0]
+        if len(steps) == 1:
+            spans.append((resolution, lo, hi))
+            return
+        first = floor_time(lo, step)
+        first = first if first == lo else first + step
+        last = floor_time(hi, step)
+        if first >= last:
+            split(lo, hi, steps[1:])
+            return
+        spans.append((resolution, first, last))
+        if lo < first:
+            split(lo, first, steps[1:])
+        if last < hi:
+            split(last, hi, steps[1:])
+
+    split(start, end, [(Resolution.DAY, DAY), (Resolution.HOUR, HOUR), (Resolution.MINUTE, MINUTE)])
+    return spans
+
+
+def _cover_filter(start: datetime, end: datetime) -> Q | None:
+    spans = cover(start, end)
+    if not spans:
+        return None
+    condition = Q()
+    for resolution, lo, hi in spans:
+        condition |= Q(resolution=resolution, bucket__gte=lo, bucket__lt=hi)
+    return condition
+
+
+def range_stats(target_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, RangeStats]:
+    """History of each target over [start, end); a target with no rollups gets an empty RangeStats."""
+    ids = list(target_ids)
+    stats = {target_id: RangeStats() for target_id in ids}
+    condition = _cover_filter(start, end)
+    if condition is None or not ids:
+        return stats
+    for rollup in Rollup.objects.filter(condition, target_id__in=ids).only(*ROLLUP_FIELDS).iterator(chunk_size=2000):
+        stats[rollup.target_id].add(rollup)
+    return stats
+
+
+ROLLUP_FIELDS = (
+    "target_id",
+    "count",
+    "ok_count",
+    "latency_count",
+    "latency_min",
+    "latency_max",
+    "latency_sum",
+    "histogram",
+    "phase_sums",
+    "cold_count",
+    "cold_latency_sum",
+)
+
+
+def series(target_id: int, resolution: int, start: datetime, end: datetime) -> list[Rollup]:
+    """A target's rollups of one resolution in [start, end), oldest first: the points of a chart."""
+    return list(
+        Rollup.objects.filter(target_id=target_id, resolution=resolution, bucket__gte=start, bucket__lt=end)
+        .only("bucket", *ROLLUP_FIELDS)
+        .order_by("bucket")
+    )
+
+
+def incidents_overlapping(target_ids: Iterable[int], start: datetime, end: datetime) -> list[Incident]:
+    """Incidents that were open at any moment of [start, end), oldest first."""
+    return list(
+        Incident.objects.filter(target_id__in=list(target_ids), opened_at__lt=end)
+        .filter(Q(closed_at=None) | Q(closed_at__gt=start))
+        .select_related("target")
+        .order_by("opened_at")
+    )
+
+
+def downtime_seconds(incidents: Iterable[Incident], start: datetime, end: datetime, now: datetime) -> float:
+    """Seconds of [start, end) covered by the incidents (which may overlap each other)."""
+    intervals = sorted((max(i.opened_at, start), min(i.closed_at or now, end)) for i in incidents)
+    total, reach = 0.0, start
+    for lo, hi in intervals:
+        lo = max(lo, reach)
+        if hi > lo:
+            total += (hi - lo).total_seconds()
+            reach = hi
+    return total

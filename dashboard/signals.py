@@ -1,0 +1,20 @@
+"""Model signal receivers, connected in DashboardConfig.ready()."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from .models import Environment
+
+
+@receiver(post_save, sender=Environment, dispatch_uid="environment_targets_sync")
+def environment_saved(sender, instance: Environment, raw: bool = False, **kwargs) -> None:
+    # Every way an environment changes (admin, sandbox seed, the runbook provisioning or
+    # retiring a DSQL cluster) keeps its probe targets in step.
+    if raw:
+        return
+    from .monitoring.targets import targets_sync
+
+    transaction.on_commit(lambda: targets_sync(instance), robust=True)
