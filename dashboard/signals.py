@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -17,4 +16,4 @@ def environment_saved(sender, instance: Environment, raw: bool = False, **kwargs
         return
     from .monitoring.targets import targets_sync
 
-    transaction.on_commit(lambda: targets_sync(instance), robust=True)
+    targets_sync(instance)

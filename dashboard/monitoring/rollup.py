@@ -9,6 +9,7 @@ the bucket still filling is recomputed on every run so the pages see it grow.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -119,10 +120,11 @@ def _upsert(rows: list[Rollup]) -> None:
         )
 
 
-def _cursor(resolution: int, default: datetime) -> RollupCursor:
-    cursor, _ = RollupCursor.objects.select_for_update().get_or_create(
-        resolution=resolution, defaults={"done_until": default}
-    )
+def _cursor(resolution: int, start: Callable[[], datetime]) -> RollupCursor:
+    """The resolution's cursor, created at `start()` the first time (a full scan: only ever once)."""
+    cursor = RollupCursor.objects.select_for_update().filter(resolution=resolution).first()
+    if cursor is None:
+        cursor, _ = RollupCursor.objects.get_or_create(resolution=resolution, defaults={"done_until": start()})
     return cursor
 
 
@@ -130,7 +132,7 @@ def rollup_minutes(now: datetime) -> int:
     """Fold raw results of complete minutes into minute rollups; returns how many minutes were done."""
     settled = floor_time(now - LATE_RESULT_GRACE, MINUTE)
     with transaction.atomic():
-        cursor = _cursor(Resolution.MINUTE, _oldest_result_minute(settled))
+        cursor = _cursor(Resolution.MINUTE, lambda: _oldest_result_minute(settled))
         start = cursor.done_until
         end = min(settled, start + MAX_MINUTES_PER_RUN * MINUTE)
         if end <= start:
@@ -152,6 +154,10 @@ def _oldest_result_minute(fallback: datetime) -> datetime:
     return floor_time(oldest, MINUTE) if oldest else fallback
 
 
+def _oldest_bucket(resolution: int) -> datetime | None:
+    return Rollup.objects.filter(resolution=resolution).order_by("bucket").values_list("bucket", flat=True).first()
+
+
 def rollup_coarser(resolution: int) -> int:
     """Recompute hour (or day) buckets from the finer rollups, up to and including the one still
     filling; the cursor moves only past complete buckets. Returns how many buckets were written."""
@@ -162,7 +168,7 @@ def rollup_coarser(resolution: int) -> int:
         finer_done = RollupCursor.objects.filter(resolution=finer).values_list("done_until", flat=True).first()
         if finer_done is None:
             return 0
-        cursor = _cursor(resolution, floor_time(finer_done, step))
+        cursor = _cursor(resolution, lambda: floor_time(_oldest_bucket(finer) or finer_done, step))
         start = cursor.done_until
         end = min(floor_time(finer_done, step) + step, start + max_buckets * step)
         if end <= start:

@@ -1,0 +1,104 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor
+from dashboard.monitoring.histogram import Histogram
+from dashboard.monitoring.rollup import prune, refresh_summaries, rollup_all
+from dashboard.monitoring.stats import range_stats
+
+from .history import make_target, record
+
+START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def target(bare_environment):
+    return make_target(bare_environment)
+
+
+def seed_two_hours(target):
+    """Every 30 s for two hours: latency 10 ms, every tenth probe failing, every fifth 100 ms."""
+    for index in range(240):
+        latency = 100.0 if index % 5 == 0 else 10.0
+        record(target, START + index * timedelta(seconds=30), latency, ok=index % 10 != 0, phases={"connect": latency})
+
+
+def test_minute_hour_and_day_rollups_hold_exact_counts_and_the_histogram(target):
+    seed_two_hours(target)
+    rollup_all(START + timedelta(hours=3))
+    minute = Rollup.objects.get(target=target, resolution=Resolution.MINUTE, bucket=START)
+    assert (minute.count, minute.ok_count, minute.latency_min, minute.latency_max) == (2, 1, 10.0, 100.0)
+    hours = Rollup.objects.filter(target=target, resolution=Resolution.HOUR).order_by("bucket")
+    assert [(h.bucket, h.count, h.ok_count) for h in hours] == [
+        (START, 120, 108),
+        (START + timedelta(hours=1), 120, 108),
+    ]
+    day = Rollup.objects.get(target=target, resolution=Resolution.DAY)
+    assert (day.count, day.ok_count, day.latency_sum) == (240, 216, 48 * 100.0 + 192 * 10.0)
+    assert Histogram.decode(day.histogram).percentile(0.5) == pytest.approx(10.0, rel=0.05)
+    assert Histogram.decode(day.histogram).percentile(0.95) == pytest.approx(100.0, rel=0.05)
+    assert day.phase_sums == {"connect": 48 * 100.0 + 192 * 10.0}
+
+
+def test_any_range_reads_the_same_totals_as_the_raw_results(target):
+    seed_two_hours(target)
+    rollup_all(START + timedelta(hours=3))
+    start, end = START + timedelta(minutes=17), START + timedelta(minutes=101)
+    raw = ProbeResult.objects.filter(target=target, at__gte=start, at__lt=end)
+    stats = range_stats([target.pk], start, end)[target.pk]
+    assert stats.count == raw.count() == 168
+    assert stats.ok_count == raw.filter(ok=True).count()
+    assert stats.latency_sum == sum(raw.values_list("latency_ms", flat=True))
+
+
+def test_rollups_are_idempotent_and_advance_cursors_only_past_settled_buckets(target):
+    seed_two_hours(target)
+    now = START + timedelta(minutes=90)
+    rollup_all(now)
+    minute_cursor = RollupCursor.objects.get(resolution=Resolution.MINUTE).done_until
+    assert minute_cursor == START + timedelta(minutes=87)  # 150 s of grace for late results
+    assert RollupCursor.objects.get(resolution=Resolution.HOUR).done_until == START + timedelta(hours=1)
+    partial_hour = Rollup.objects.get(target=target, resolution=Resolution.HOUR, bucket=START + timedelta(hours=1))
+    assert partial_hour.count == 54  # minutes 60..86 so far
+    before = list(Rollup.objects.order_by("pk").values())
+    rollup_all(now)
+    assert list(Rollup.objects.order_by("pk").values()) == before
+    rollup_all(START + timedelta(hours=3))
+    partial_hour.refresh_from_db()
+    assert partial_hour.count == 120
+
+
+def test_a_late_result_within_the_grace_still_lands_in_its_minute(target):
+    record(target, START, 10.0)
+    rollup_all(START + timedelta(seconds=100))
+    record(target, START + timedelta(seconds=45), 20.0)  # recorded late, filed under when it started
+    rollup_all(START + timedelta(minutes=5))
+    assert Rollup.objects.get(target=target, resolution=Resolution.MINUTE, bucket=START).count == 2
+
+
+def test_summaries_give_the_overview_its_uptime_p95_and_sparkline(target):
+    seed_two_hours(target)
+    now = START + timedelta(hours=2, minutes=5)
+    rollup_all(now)
+    refresh_summaries(now)
+    target.refresh_from_db()
+    assert target.uptime_24h == pytest.approx(0.9)
+    assert target.uptime_30d == pytest.approx(0.9)
+    assert target.p95_24h_ms == pytest.approx(100.0, rel=0.05)
+    assert len(target.sparkline) == 24
+    assert target.sparkline[-3:] == [pytest.approx(28.0), pytest.approx(28.0), None]
+    assert target.sparkline[0] is None
+
+
+def test_prune_keeps_each_resolution_for_its_retention(target, settings):
+    settings.PROBE_RAW_RETENTION = timedelta(hours=48)
+    seed_two_hours(target)
+    rollup_all(START + timedelta(hours=3))
+    deleted = prune(START + timedelta(hours=49))
+    assert deleted["raw"] == 120 and ProbeResult.objects.count() == 120
+    deleted = prune(START + timedelta(days=9))
+    assert deleted["raw"] == 120 and deleted["minute"] == 120
+    assert Rollup.objects.filter(resolution=Resolution.HOUR).count() == 2
+    assert prune(START + timedelta(days=500))["hour"] == 2
+    assert Rollup.objects.filter(resolution=Resolution.DAY).count() == 1
