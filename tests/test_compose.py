@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +26,8 @@ DOCKERFILE = ROOT / "infra" / "Dockerfile"
 PROCFILE = ROOT / "infra" / "Procfile.dev"
 VENV_BIN = Path(sys.executable).parent
 
-SERVICES = {"postgres", "redis", "web", "worker", "beat"}
-APP_SERVICES = {"migrate", "web", "worker", "beat"}
+SERVICES = {"postgres", "redis", "web", "worker", "probes", "beat"}
+APP_SERVICES = {"migrate", "web", "worker", "probes", "beat"}
 # Top-level directories that are not part of the running product and stay out of the image.
 NOT_IN_IMAGE = {"tests", "bench", "docs"}
 
@@ -173,7 +174,7 @@ def test_app_services_build_from_the_dockerfile():
 def test_app_services_wait_for_what_they_need():
     services = compose()["services"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "probes", "beat"):
         depends = services[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"
@@ -206,6 +207,9 @@ def test_compose_runs_the_expected_processes():
     assert split(services["web"]["command"])[0] == "gunicorn"
     assert split(services["worker"]["command"])[:4] == ["celery", "-A", "velaops", "worker"]
     assert split(services["beat"]["command"])[:4] == ["celery", "-A", "velaops", "beat"]
+    probes = split(services["probes"]["command"])
+    assert probes[:4] == ["celery", "-A", "velaops", "worker"]
+    assert probes[probes.index("--queues") + 1] == settings.CELERY_TASK_ROUTES["tasks.probes.run_probe"]["queue"]
     assert "/healthz" in " ".join(healthcheck_argv(services["web"]["healthcheck"]["test"]))
 
 
@@ -301,5 +305,5 @@ def test_procfile_names_what_exists(name, argv):
     check_command(argv, where=f"Procfile.dev {name}")
 
 
-def test_procfile_runs_web_worker_and_beat():
-    assert {"web", "worker", "beat"} <= {name for name, _ in procfile_entries()}
+def test_procfile_runs_web_worker_probes_and_beat():
+    assert {"web", "worker", "probes", "beat"} <= {name for name, _ in procfile_entries()}
