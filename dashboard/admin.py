@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
-from .models import Approval, Attempt, AttemptLog, AuditEvent, Environment, MigrationRun, Step
+from .models import Approval, Attempt, AttemptLog, AuditEvent, Environment, Incident, MigrationRun, Step, Target
 
 
 @admin.register(Environment)
@@ -82,3 +82,58 @@ class ApprovalAdmin(ReadOnlyAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "environment", "user", "source_address", "action", "outcome"]
     list_filter = ["action", "outcome"]
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    """Targets are created from each environment's configuration; here they are tuned, paused or added."""
+
+    list_display = ["display_name", "environment", "kind", "status", "paused", "interval_seconds", "last_probed_at"]
+    list_filter = ["environment", "kind", "status", "paused"]
+    search_fields = ["name", "label"]
+    list_editable = ["paused"]
+    formfield_overrides = {models.CharField: {"strip": True}}
+    fieldsets = [
+        (None, {"fields": ["environment", "kind", "name", "label", "paused"]}),
+        ("Schedule and thresholds", {"fields": ["interval_seconds", "timeout_seconds", "down_after", "up_after"]}),
+        ("API health and DSQL options", {"fields": ["health_method", "health_path", "write_check"]}),
+        (
+            "Live state",
+            {
+                "fields": [
+                    "managed",
+                    "status",
+                    "status_since",
+                    "last_probed_at",
+                    "last_ok",
+                    "last_latency_ms",
+                    "last_error",
+                    "next_due_at",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "managed",
+        "status",
+        "status_since",
+        "last_probed_at",
+        "last_ok",
+        "last_latency_ms",
+        "last_error",
+        "next_due_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # What a managed target probes follows the environment; only how it is probed is tuned here.
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.managed:
+            fields += ["environment", "kind", "name"]
+        return fields
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = ["target", "opened_at", "closed_at", "failure_count", "cause"]
+    list_filter = ["target__environment", "target__kind"]
+    list_select_related = ["target"]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from ..validators import resource_name_validator
 from .environment import Environment
 
 
@@ -62,9 +64,7 @@ class Target(models.Model):
     interval_seconds = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(5), MaxValueValidator(86400)]
     )
-    timeout_seconds = models.PositiveIntegerField(
-        default=10, validators=[MinValueValidator(1), MaxValueValidator(120)]
-    )
+    timeout_seconds = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(120)])
     down_after = models.PositiveSmallIntegerField(
         default=2,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
@@ -119,6 +119,19 @@ class Target(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("target-detail", args=[self.environment.slug, self.pk])
+
+    def clean(self) -> None:
+        # The name is used in API calls or fetched as a URL: check it for what this target will do with it.
+        if self.kind == ProbeKind.API_HEALTH and self.health_method == HealthMethod.URL:
+            validate = URLValidator(schemes=["http", "https"])
+        else:
+            validate = resource_name_validator
+        try:
+            validate(self.name)
+        except ValidationError as error:
+            raise ValidationError({"name": error.messages}) from error
+        if not self.health_path.startswith("/"):
+            raise ValidationError({"health_path": "The route starts with /, e.g. /health/dsql."})
 
     @property
     def display_name(self) -> str:
