@@ -1,167 +1,104 @@
-"""`make bench`: page times of the migration pages through real HTTP to a running gunicorn.
+"""`make bench` (`python -m bench`): page times through real HTTP to a running gunicorn, probe overhead and
+throughput against the offline sandbox, storage of a year of health history.
 
-Seeds a separate database (velaops_bench), starts gunicorn on a free port, logs in, and times each
-page several times; prints a table and writes bench/results.json. Medians, in milliseconds.
+Sections, each run in its own process against its own database (velaops_bench*), in this order:
+
+- migration: the migration pages (bench/migration_pages.py), on a recreated velaops_bench;
+- history: the health pages over a seeded year of probe history (bench/seed_history.py seeds it once and
+  reuses it; bench/health_history.py times the pages, live polls and reports and measures storage);
+- probes: the DSQL probe against a bare login loop, and the throughput of one probe worker
+  (bench/probes.py), on velaops_bench with the sandbox.
+
+    python -m bench [--quick] [--reseed] [--only migration,history,probes]
+
+--quick (or BENCH_QUICK=1) seeds 100 targets instead of 1,000 into its own cached database and shortens
+the probe runs: for trying the bench out, not for the figures in docs/benchmarks.md. Prints a table with
+the goals and writes bench/results.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
-import re
-import socket
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
+from . import http
+from .results import Figure, read_figures, table
 
-ROOT = Path(__file__).resolve().parent.parent
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/velaops_bench")
-RUNS = int(os.environ.get("BENCH_RUNS", "30"))
-LOG_LINES = 5000  # lines in the benchmarked attempt's log
+SECTIONS = {
+    "migration": ("bench.migration_pages", "velaops_bench"),
+}
 
 
 def main() -> None:
-    environ = {**os.environ, "DEBUG": "1", "DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "velaops.settings"}
-    run = lambda *args: subprocess.run([sys.executable, *args], cwd=ROOT, env=environ, check=True)  # noqa: E731
-    _recreate_database()
-    run("-m", "infra.ensure_database")
-    run("manage.py", "migrate", "--no-input", "-v0")
-    run("-c", SEED)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "infra/gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            "/dev/null",
-            "velaops.wsgi",
-        ],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_serving(f"http://127.0.0.1:{port}/healthz")
-        results = measure(f"http://127.0.0.1:{port}")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
+    parser.add_argument("--reseed", action="store_true", help="seed the history database again even if cached")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    options = parser.parse_args()
+    chosen = [name.strip() for name in options.only.split(",") if name.strip()]
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+
+    started = time.monotonic()
+    figures: list[Figure] = []
+    info: dict[str, object] = {}
+    for name in chosen:
+        module, database = SECTIONS[name]
+        if database is None:
+            from .seed_history import database_for
+
+            database = database_for(options.quick)
+        extra = {"BENCH_QUICK": "1" if options.quick else "0", "BENCH_RESEED": "1" if options.reseed else "0"}
+        section_started = time.monotonic()
+        print(f"== {name} ({module}, database {database})", flush=True)
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            subprocess.run(
+                [sys.executable, "-m", module, out.name],
+                cwd=http.ROOT,
+                env=http.app_environ(http.database_url(database), **extra),
+                check=True,
+            )
+            section_figures, section_info = read_figures(out.name)
+        figures += section_figures
+        info[name] = {
+            **section_info,
+            "seconds": round(time.monotonic() - section_started, 1),
+            # Other work on the machine skews the figures: keep the load next to them.
+            "load_average_after": [round(load, 2) for load in os.getloadavg()],
+        }
+        print(table(section_figures), flush=True)
+
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "runs": RUNS,
-        "results_ms": results,
+        "quick": options.quick,
+        "seconds": round(time.monotonic() - started, 1),
+        "sections": info,
+        "figures": {
+            f.name: {"value": f.value, "unit": f.unit, "goal": f.goal_text(), "verdict": f.verdict(), "note": f.note}
+            for f in figures
+        },
     }
-    (ROOT / "bench" / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'figure':45} {'median ms':>10}")
-    for name, value in results.items():
-        print(f"{name:45} {value:10.2f}")
-    print(f"\nwritten to bench/results.json ({report['machine']})")
-
-
-SEED = f"""
-import django; django.setup()
-from django.contrib.auth.models import User
-from dashboard.models import Attempt, AttemptLog, Environment, MigrationRun, Step
-from dashboard.services.migrations import migration_start
-user, _ = User.objects.get_or_create(username="bench", defaults={{"is_superuser": True, "is_staff": True}})
-user.set_password("bench-password-1"); user.save()
-environment, _ = Environment.objects.get_or_create(slug="bench", defaults=dict(
-    name="Bench", region="us-east-1", account_id="123456789012", cloudformation_stacks=[]))
-migration = migration_start(environment=environment, user=user, source_address="127.0.0.1")
-for step in migration.steps.all():
-    for number in range(1, 4):  # three attempts per step: two failures and a success
-        attempt = Attempt.objects.create(migration=migration, step=step, number=number, action="run",
-            status="succeeded" if number == 3 else "failed", requested_by=user)
-attempt = migration.steps.get(key="provision_dsql").attempts.get(number=3)
-AttemptLog.objects.bulk_create(AttemptLog(attempt=attempt, message=f"cluster x: CREATING ({{i}})")
-    for i in range({LOG_LINES}))
-print("seeded migration", migration.pk)
-"""
-
-
-def measure(base: str) -> dict[str, float]:
-    session = requests.Session()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(f"{base}/login/").text).group(1)
-    session.post(
-        f"{base}/login/",
-        data={"username": "bench", "password": "bench-password-1", "csrfmiddlewaretoken": token},
-        headers={"Referer": f"{base}/login/"},
-    )
-    migration = session.get(f"{base}/environments/bench/").text
-    path = re.search(r'href="(/environments/bench/migrations/\d+/)"', migration).group(1)
-    htmx = {"HX-Request": "true"}
-    partial = session.get(base + path, headers=htmx).text
-    version = re.search(r"\?v=([0-9a-f]+)", partial).group(1)
-    page = session.get(base + path).text
-    provision_row = page.split('data-step="provision_dsql"')[1]
-    attempt = re.search(r'href="(/environments/bench/migrations/\d+/attempts/\d+/)"', provision_row).group(1)
-    cases = {
-        "migration_page_ms": (path, {}),
-        "steps_partial_ms": (path, htmx),
-        "steps_poll_unchanged_ms (204)": (f"{path}?v={version}", htmx),
-        f"attempt_page_{LOG_LINES}_log_lines_ms": (attempt, {}),
-        "log_tail_poll_nothing_new_ms (204)": (f"{attempt}?after=999999999&status=succeeded", htmx),
-    }
-    results = {}
-    for name, (url, headers) in cases.items():
-        timings = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            response = session.get(base + url, headers=headers)
-            timings.append((time.perf_counter() - started) * 1000)
-            assert response.status_code in (200, 204), (url, response.status_code)
-        results[name] = round(statistics.median(timings), 2)
-    return results
-
-
-def _recreate_database() -> None:
-    """Every run starts from the same seed (history is append-only and cannot be deleted row by row)."""
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    config = dj_database_url.parse(DATABASE_URL)
-    with psycopg.connect(
-        host=config["HOST"],
-        port=config["PORT"] or 5432,
-        user=config["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(config["NAME"])))
-
-
-def _wait_until_serving(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    path = Path(http.ROOT, "bench", "results.json")
+    if set(chosen) != set(SECTIONS) and path.exists():
+        # A partial run keeps the figures of the sections it did not run.
+        previous = json.loads(path.read_text())
+        report["figures"] = {**previous.get("figures", {}), **report["figures"]}
+        report["sections"] = {**previous.get("sections", {}), **info}
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{table(figures)}\n\n{len(figures)} figures in {report['seconds']:.0f} s; written to bench/results.json")
+    failed = [f.name for f in figures if f.verdict() == "FAIL"]
+    if failed:
+        print(f"below goal: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

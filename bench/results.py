@@ -1,0 +1,72 @@
+"""Figures, their goals, and the table and JSON they end up in."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+MB = 1_000_000
+
+# name: (comparison, goal). Goals from the probes issue (#5); they hold for the full seed (1,000 targets).
+GOALS: dict[str, tuple[str, float]] = {
+    "overview_ms_1000_targets_1y": ("<=", 150),
+    "overview_growth_ratio": ("<=", 1.5),
+    "detail_ms_1y": ("<=", 50),
+    "probe_overhead_ratio": ("<=", 1.10),
+    "probes_per_second": (">=", 50),
+    "live_poll_p95_ms_50_clients": ("<=", 50),
+    "storage_bytes_per_target_year": ("<=", 10 * MB),
+}
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float | None
+    unit: str
+    note: str = ""
+
+    def verdict(self) -> str:
+        goal = GOALS.get(self.name)
+        if goal is None or self.value is None:
+            return ""
+        comparison, target = goal
+        met = self.value <= target if comparison == "<=" else self.value >= target
+        return "pass" if met else "FAIL"
+
+    def goal_text(self) -> str:
+        goal = GOALS.get(self.name)
+        return f"{goal[0]} {_number(goal[1], self.unit)}" if goal else ""
+
+
+def write_figures(path: str | os.PathLike, figures: list[Figure], extra: dict | None = None) -> None:
+    """What a section's child process hands back to `python -m bench`."""
+    Path(path).write_text(json.dumps({"figures": [asdict(f) for f in figures], **(extra or {})}, indent=2))
+
+
+def read_figures(path: str | os.PathLike) -> tuple[list[Figure], dict]:
+    data = json.loads(Path(path).read_text())
+    figures = [Figure(**f) for f in data.pop("figures")]
+    return figures, data
+
+
+def table(figures: list[Figure]) -> str:
+    lines = [f"{'figure':48} {'value':>14} {'goal':>14}  {'':4}  note", "-" * 100]
+    for figure in figures:
+        value = "n/a" if figure.value is None else _number(figure.value, figure.unit)
+        lines.append(f"{figure.name:48} {value:>14} {figure.goal_text():>14}  {figure.verdict():4}  {figure.note}")
+    return "\n".join(lines)
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "bytes":
+        return f"{value / MB:.2f} MB"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "ratio":
+        return f"{value:.3f}"
+    if unit == "s":
+        return f"{value:.1f} s"
+    return f"{value:.1f} {unit}".strip()
