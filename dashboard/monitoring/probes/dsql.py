@@ -1,0 +1,170 @@
+"""DSQL: log in to the target's cluster with an IAM token and run SELECT 1, timed phase by phase.
+
+Phases (ms): "token" (a local presign, no network), "connect" (TCP, startup and the token check),
+"query" (SELECT 1), and with `write_check` "write": an upsert and a read-back of this target's row in
+`velaops_probe`. DSQL has no temporary tables, so the probe keeps one small ordinary table, created on
+first use (DDL and DML in separate transactions, as DSQL requires: the connection is in autocommit),
+with one row per target, rewritten by each probe. It needs a user allowed to create a table in the
+default schema and write to it; for other users, create the table once beforehand and grant them
+INSERT, UPDATE and SELECT on it.
+
+The whole probe is bounded by `timeout_seconds`: the connect timeout (libpq waits at least 2 s
+whatever is asked), and then a cancel of whatever query is still running when the time left is used up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import psycopg
+from psycopg import errors
+
+from ...aws import AWS_EXCEPTIONS
+from ...dsql import DSQL_ADMIN_USER, cluster_endpoint, connection_kwargs
+from ...models import Environment, Target
+from ..outcome import ProbeOutcome
+from .clients import probe_client
+from .failures import aws_failure, clean, database_error, since_ms
+
+PROBE_TABLE = "velaops_probe"
+_CREATE = f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL)"
+_UPSERT = f"INSERT INTO {PROBE_TABLE} (id, at) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
+_READ = f"SELECT at FROM {PROBE_TABLE} WHERE id = %s"
+# Time the queries get even when the connection used up the budget: enough for one round trip.
+MIN_QUERY_SECONDS = 0.5
+
+
+def probe_dsql(target: Target) -> ProbeOutcome:
+    environment = target.environment
+    endpoint = cluster_endpoint(target.name, environment.region)
+    details: dict[str, object] = {"endpoint": endpoint}
+    started = time.perf_counter()
+    try:
+        dsql = probe_client(environment, "dsql", target.timeout_seconds)
+        # The clock starts once the client is there (usually cached): the token phase is the presign alone.
+        started = time.perf_counter()
+        token = auth_token(dsql, environment, endpoint)
+    except AWS_EXCEPTIONS as exc:
+        return aws_failure(exc, started, details)
+    token_done = time.perf_counter()
+    secrets = token_secrets(token)
+    try:
+        connection = psycopg.connect(**connection_kwargs(environment, endpoint, token, target.timeout_seconds))
+    except (psycopg.Error, OSError) as exc:
+        return _failed(_describe(exc, secrets), started, details)
+    with connection:
+        connected = time.perf_counter()
+        deadline = started + target.timeout_seconds
+        try:
+            with cancel_after(connection, _left(deadline)):
+                connection.execute("SELECT 1").fetchone()
+        except (psycopg.Error, OSError) as exc:
+            return _failed(_describe(exc, secrets), started, details)
+        queried = time.perf_counter()
+        phases = {
+            "token": (token_done - started) * 1000,
+            "connect": (connected - token_done) * 1000,
+            "query": (queried - connected) * 1000,
+        }
+        latency = (queried - started) * 1000
+        if not target.write_check:
+            return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
+        try:
+            with cancel_after(connection, _left(deadline)):
+                details["created_table"] = write_round_trip(connection, f"target-{target.pk}")
+        except (psycopg.Error, OSError, WriteMismatch) as exc:
+            # The login worked, so its timings stand; only the write phase is missing.
+            return ProbeOutcome(
+                ok=False,
+                latency_ms=latency,
+                phases=phases,
+                error=f"write check: {_describe(exc, secrets)}",
+                details=details,
+            )
+        phases["write"] = since_ms(queried)
+        return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
+
+
+def auth_token(dsql: Any, environment: Environment, endpoint: str) -> str:
+    """Like dashboard.dsql.auth_token, with a given DSQL client instead of a new one."""
+    if environment.dsql_user == DSQL_ADMIN_USER:
+        return dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=environment.region)
+    return dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=environment.region)
+
+
+def token_secrets(token: str) -> tuple[str, ...]:
+    """The token and the parts of it that grant access, each to be kept out of any text we store."""
+    query = token.partition("?")[2]
+    params = parse_qs(query)
+    parts = [token]
+    for name in ("X-Amz-Signature", "X-Amz-Security-Token"):
+        parts += params.get(name, [])
+    # The session token also appears URL-encoded inside the token itself.
+    parts += [pair.partition("=")[2] for pair in query.split("&") if pair.startswith("X-Amz-Security-Token=")]
+    return tuple(part for part in parts if part)
+
+
+class WriteMismatch(Exception):
+    pass
+
+
+def write_round_trip(connection: psycopg.Connection, key: str) -> bool:
+    """Upsert this key's row and read it back; True if the table had to be created first."""
+    written = datetime.now(UTC)
+    created = False
+    try:
+        connection.execute(_UPSERT, (key, written))
+    except errors.UndefinedTable:
+        connection.execute(_CREATE)
+        created = True
+        try:
+            connection.execute(_UPSERT, (key, written))
+        except errors.SerializationFailure:
+            # DSQL may refuse the first write after a schema change once ("schema has been updated").
+            connection.execute(_UPSERT, (key, written))
+    row = connection.execute(_READ, (key,)).fetchone()
+    if row is None or row[0] != written:
+        found = "no row" if row is None else row[0].isoformat()
+        raise WriteMismatch(f"wrote {written.isoformat()} for {key}, read back {found}")
+    return created
+
+
+@contextmanager
+def cancel_after(connection: psycopg.Connection, seconds: float) -> Iterator[None]:
+    """Cancel the running query if the block outlasts `seconds` (it then raises QueryCanceled)."""
+    timer = threading.Timer(seconds, _cancel, (connection,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _cancel(connection: psycopg.Connection) -> None:
+    try:
+        connection.cancel_safe(timeout=5)
+    except (psycopg.Error, OSError):
+        pass  # the connection is gone already, or the cancel could not be sent: the query fails anyway
+
+
+def _describe(exc: Exception, secrets: tuple[str, ...]) -> str:
+    if isinstance(exc, errors.QueryCanceled):
+        return f"{exc.sqlstate}: no answer within the target's timeout, so the query was cancelled"
+    if isinstance(exc, psycopg.Error):
+        return database_error(exc, *secrets)
+    return clean(str(exc) or type(exc).__name__, *secrets)
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.perf_counter(), MIN_QUERY_SECONDS)
+
+
+def _failed(error: str, started: float, details: dict[str, object]) -> ProbeOutcome:
+    return ProbeOutcome(ok=False, error=clean(error), details={**details, "elapsed_ms": round(since_ms(started), 3)})
