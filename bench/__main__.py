@@ -34,6 +34,7 @@ from .results import Figure, read_figures, table
 
 SECTIONS = {
     "migration": ("bench.migration_pages", "velaops_bench"),
+    "history": ("bench.health_history", None),  # its database depends on --quick
 }
 
 
