@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
+
 # Every name starts with this prefix so entries we no longer declare can be told
 # apart from ones an operator added by hand in the admin.
 MANAGED_PREFIX = "velaops: "
@@ -12,7 +14,29 @@ WORKER_HEARTBEAT_INTERVAL = timedelta(seconds=15)
 
 ATTEMPT_SWEEP_INTERVAL = timedelta(seconds=15)
 
+HISTORY_ROLLUP_INTERVAL = timedelta(minutes=1)
+
+HISTORY_PRUNE_INTERVAL = timedelta(hours=1)
+
+PROBE_DISPATCH_INTERVAL = timedelta(seconds=settings.PROBE_DISPATCH_SECONDS)
+
+
 BEAT_SCHEDULE = {
+    f"{MANAGED_PREFIX}dispatch probes": {
+        "task": "tasks.probes.dispatch_probes",
+        "schedule": PROBE_DISPATCH_INTERVAL,
+        "options": {"expire_seconds": int(PROBE_DISPATCH_INTERVAL.total_seconds())},
+    },
+    f"{MANAGED_PREFIX}roll up probe history": {
+        "task": "tasks.history.rollup_history",
+        "schedule": HISTORY_ROLLUP_INTERVAL,
+        "options": {"expire_seconds": int(HISTORY_ROLLUP_INTERVAL.total_seconds())},
+    },
+    f"{MANAGED_PREFIX}prune probe history": {
+        "task": "tasks.history.prune_history",
+        "schedule": HISTORY_PRUNE_INTERVAL,
+        "options": {"expire_seconds": int(HISTORY_PRUNE_INTERVAL.total_seconds())},
+    },
     # With attempts going stale after 30 s without a heartbeat, a dead worker's attempt is
     # marked interrupted within 45 s.
     f"{MANAGED_PREFIX}sweep stale attempts": {

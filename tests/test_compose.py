@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

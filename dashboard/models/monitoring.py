@@ -58,7 +58,7 @@ class Target(models.Model):
     health_path = models.CharField(
         max_length=200, default="/health/dsql", help_text="Invoke only: the route put in the API Gateway event."
     )
-    # DSQL only: also write and read back a row in a temporary table.
+    # DSQL only: also upsert and read back a row of the table velaops_probe (DSQL has no temporary tables).
     write_check = models.BooleanField(default=False, help_text="DSQL only: a write/read round trip too.")
 
     interval_seconds = models.PositiveIntegerField(

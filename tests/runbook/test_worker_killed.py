@@ -3,57 +3,22 @@ converges on the cluster the first attempt created instead of making a second on
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import boto3
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.conf import settings
 
 from dashboard.models import Attempt
 from dashboard.services import migrations as service
+from tests.fixtures.workers import worker_process
 from velaops.celery import app
 
 from .conftest import mark, step
 from .test_worker import wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def worker_process():
-    database = settings.DATABASES["default"]
-    environ = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "velaops",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=environ,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def wait_for_log(attempt_id, text, timeout=60):

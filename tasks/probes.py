@@ -1,0 +1,37 @@
+"""Probing: one beat task leases the due targets and queues a probe for each."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from dashboard.models import Target
+from dashboard.monitoring.dispatch import claim_due_targets, release_lease
+from dashboard.monitoring.probes import run_probe as probe
+from dashboard.monitoring.recording import record_outcome
+
+
+@shared_task(name="tasks.probes.dispatch_probes", soft_time_limit=20, time_limit=30)
+def dispatch_probes() -> int:
+    claims = claim_due_targets(timezone.now(), settings.PROBE_MAX_IN_FLIGHT)
+    for claim in claims:
+        try:
+            # A probe that waited a whole interval in the queue is stale: the next one is due.
+            run_probe.apply_async((claim.target_id,), expires=claim.interval_seconds)
+        except Exception:
+            release_lease(claim.target_id)
+            raise
+    return len(claims)
+
+
+@shared_task(name="tasks.probes.run_probe", soft_time_limit=150, time_limit=180)
+def run_probe(target_id: int) -> bool | None:
+    target = Target.objects.select_related("environment").filter(pk=target_id, paused=False).first()
+    if target is None:
+        release_lease(target_id)
+        return None
+    started_at = timezone.now()
+    outcome = probe(target)
+    record_outcome(target_id, started_at, outcome)
+    return outcome.ok
