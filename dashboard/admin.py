@@ -1,7 +1,26 @@
+from django import forms
 from django.contrib import admin
 from django.db import models
 
-from .models import Approval, Attempt, AttemptLog, AuditEvent, Environment, Incident, MigrationRun, Step, Target
+from .models import (
+    Alert,
+    AlertDelivery,
+    AlertSettings,
+    Approval,
+    Attempt,
+    AttemptLog,
+    AuditEvent,
+    Environment,
+    Incident,
+    MaintenanceWindow,
+    MigrationRun,
+    Report,
+    ReportDelivery,
+    ReportRequest,
+    ReportSchedule,
+    Step,
+    Target,
+)
 
 
 @admin.register(Environment)
@@ -137,3 +156,83 @@ class IncidentAdmin(ReadOnlyAdmin):
     list_display = ["target", "opened_at", "closed_at", "failure_count", "cause"]
     list_filter = ["target__environment", "target__kind"]
     list_select_related = ["target"]
+
+
+# --- reports and alerts ----------------------------------------------------------------------------
+
+
+@admin.register(ReportSchedule)
+class ReportScheduleAdmin(admin.ModelAdmin):
+    list_display = ["name", "environment", "frequency", "cron_expression", "hour", "timezone", "enabled", "next_run_at"]
+    list_filter = ["environment", "frequency", "enabled"]
+    readonly_fields = ["next_run_at", "last_run_at", "created_at", "updated_at"]
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    """Generated reports are immutable: viewable here, downloadable from the report page."""
+
+    list_display = ["title", "environment", "period_start", "period_end", "generated_at", "generated_by"]
+    list_filter = ["environment", "kind"]
+    exclude = ["html", "csv", "pdf", "content"]
+
+
+@admin.register(ReportRequest)
+class ReportRequestAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "environment", "schedule", "period_start", "period_end", "status", "attempts", "requested_at"]
+    list_filter = ["status", "environment"]
+
+
+@admin.register(ReportDelivery)
+class ReportDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["report", "recipient", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status"]
+
+
+class AlertSettingsForm(forms.ModelForm):
+    # The webhook URL is a secret: never rendered back into the page, blank keeps the current one.
+    webhook_url = forms.URLField(
+        label="Webhook URL",
+        required=False,
+        max_length=2048,
+        assume_scheme="https",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave blank to keep the current webhook.",
+    )
+
+    class Meta:
+        model = AlertSettings
+        fields = ["environment", "enabled", "emails", "webhook_url", "webhook_format", "resend_minutes", "notify_steps"]
+
+    def clean_webhook_url(self) -> str:
+        return self.cleaned_data["webhook_url"] or (self.instance.webhook_url if self.instance.pk else "")
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(admin.ModelAdmin):
+    form = AlertSettingsForm
+    list_display = ["environment", "enabled", "emails", "webhook_display", "resend_minutes", "notify_steps"]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["environment", "starts_at", "ends_at", "reason", "created_by"]
+    list_filter = ["environment"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "environment", "kind", "subject", "suppressed_reason"]
+    list_filter = ["environment", "kind"]
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["alert", "channel", "recipient", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status", "channel"]

@@ -17,14 +17,15 @@ if TYPE_CHECKING:
     from .models import Environment
 
 # Temporary credentials are reused until this close to expiry.
-_CREDENTIAL_REFRESH_MARGIN = 300
+CREDENTIAL_REFRESH_MARGIN = 300
 _assumed: dict[tuple[str, str, str, str], tuple[float, dict[str, str]]] = {}
 _assumed_lock = threading.Lock()
 
 
 def client_config() -> Config:
     return Config(
-        retries={"mode": "standard", "max_attempts": settings.AWS_MAX_ATTEMPTS},
+        # total_max_attempts counts the first try; botocore's max_attempts would count only retries.
+        retries={"mode": "standard", "total_max_attempts": settings.AWS_MAX_ATTEMPTS},
         connect_timeout=settings.AWS_CONNECT_TIMEOUT,
         read_timeout=settings.AWS_READ_TIMEOUT,
         user_agent_appid="velaops",
@@ -54,7 +55,7 @@ def _assume_role(environment: Environment) -> dict[str, str]:
     key = (environment.role_arn, environment.role_external_id, environment.region, environment.aws_endpoint_url)
     with _assumed_lock:
         cached = _assumed.get(key)
-        if cached and cached[0] - _CREDENTIAL_REFRESH_MARGIN > time.time():
+        if cached and cached[0] - CREDENTIAL_REFRESH_MARGIN > time.time():
             return cached[1]
     sts = boto3.Session(region_name=environment.region).client(
         "sts", endpoint_url=environment.aws_endpoint_url or None, config=client_config()

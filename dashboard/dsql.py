@@ -24,9 +24,10 @@ def cluster_endpoint(identifier: str, region: str) -> str:
     return f"{identifier}.dsql.{region}.on.aws"
 
 
-def auth_token(environment: Environment, endpoint: str, session: boto3.Session | None = None) -> str:
-    """A short-lived IAM token (a presigned URL, signed locally: no network call)."""
-    dsql = client(environment, "dsql", session)
+def auth_token(environment: Environment, endpoint: str, session: boto3.Session | None = None, dsql=None) -> str:
+    """A short-lived IAM token (a presigned URL, signed locally: no network call). `dsql`: a DSQL client
+    to sign with (probes keep one per thread); else one is made from `session`."""
+    dsql = dsql or client(environment, "dsql", session)
     if environment.dsql_user == DSQL_ADMIN_USER:
         return dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=environment.region)
     return dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=environment.region)

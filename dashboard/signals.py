@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from .alerts import events  # noqa: F401  (alerts listen to target and attempt events)
 from .models import Environment
 
 

@@ -184,3 +184,32 @@ LOGGING = {
     # botocore at DEBUG would log signed requests; keep it quiet whatever LOG_LEVEL says.
     "loggers": {"botocore": {"level": "WARNING"}, "boto3": {"level": "WARNING"}},
 }
+
+# Email, reports and alerts. Email goes through SMTP when EMAIL_HOST is set; otherwise into files under
+# var/mail with DEBUG on (make run's local mailbox), or to the log without it. EMAIL_BACKEND overrides both.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.console.EmailBackend",
+)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL.")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "VelaOps <velaops@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Links in emails and webhooks point here (scheme, host and port VelaOps is reached at).
+VELAOPS_BASE_URL = env_str("VELAOPS_BASE_URL", f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1)}")
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# A failed email or webhook is retried after 30 s, 2 min, 8 min, 32 min, then hourly, up to this many attempts.
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
+DELIVERY_RETRY_BASE_SECONDS = env_int("DELIVERY_RETRY_BASE_SECONDS", 30, minimum=1)

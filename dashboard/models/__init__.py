@@ -1,3 +1,4 @@
+from .alerts import Alert, AlertChannel, AlertDelivery, AlertKind, AlertSettings, MaintenanceWindow, WebhookFormat
 from .environment import Environment, SslMode, default_stacks
 from .monitoring import (
     HealthMethod,
@@ -10,9 +11,23 @@ from .monitoring import (
     Target,
     TargetStatus,
 )
+from .reports import DeliveryStatus, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
 from .runbook import Approval, Attempt, AttemptLog, AuditEvent, MigrationRun, Step
 
 __all__ = [
+    "Alert",
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertKind",
+    "AlertSettings",
+    "DeliveryStatus",
+    "MaintenanceWindow",
+    "Report",
+    "ReportDelivery",
+    "ReportFormat",
+    "ReportRequest",
+    "ReportSchedule",
+    "WebhookFormat",
     "HealthMethod",
     "Incident",
     "ProbeKind",

@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .. import roles
+from ..alerts.events import attempt_ended
 from ..aws import AWS_EXCEPTIONS, describe_error
 from ..models import Approval, Attempt, AuditEvent, Environment, MigrationRun, Step
 from ..runbook import RUNBOOK_VERSION, STEPS, step_definition
@@ -402,6 +403,7 @@ def _finish(attempt: Attempt, status: str, outputs: dict, error: dict) -> None:
             )
             return
         _apply_to_step(attempt, status, outputs)
+        transaction.on_commit(lambda: attempt_ended.send(Attempt, attempt=attempt, status=status), robust=True)
 
 
 def _apply_to_step(attempt: Attempt, status: str, outputs: dict) -> None:
@@ -446,5 +448,9 @@ def attempts_sweep(stale_after: timedelta = STALE_AFTER) -> int:
             ):
                 StepContext(attempt).log(f"interrupted: {reason}", level="error")
                 _apply_to_step(attempt, Attempt.Status.INTERRUPTED, {})
+                transaction.on_commit(
+                    lambda a=attempt: attempt_ended.send(Attempt, attempt=a, status=Attempt.Status.INTERRUPTED),
+                    robust=True,
+                )
                 marked += 1
     return marked

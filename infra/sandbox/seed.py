@@ -359,6 +359,10 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
         # A fresh moto forgot the cluster an earlier rehearsal created: do not point at a ghost.
         environment.dsql_cluster_identifier = ""
         environment.save(update_fields=["dsql_cluster_identifier", "updated_at"])
+    # A daily report schedule, alerts to a local mailbox (var/mail under make run), an example report.
+    from dashboard.reports.sandbox import sandbox_reporting
+
+    sandbox_reporting(environment)
     return environment
 
 

@@ -23,7 +23,7 @@ from ... import aws
 from ...models import Environment
 
 # Below dashboard.aws's refresh margin: see the module docstring.
-ROLE_CLIENT_MAX_AGE = aws._CREDENTIAL_REFRESH_MARGIN - 60
+ROLE_CLIENT_MAX_AGE = aws.CREDENTIAL_REFRESH_MARGIN - 60
 
 _local = threading.local()
 

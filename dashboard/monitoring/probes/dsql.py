@@ -19,15 +19,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs
 
 import psycopg
 from psycopg import errors
 
 from ...aws import AWS_EXCEPTIONS
-from ...dsql import DSQL_ADMIN_USER, cluster_endpoint, connection_kwargs
-from ...models import Environment, Target
+from ...dsql import auth_token, cluster_endpoint, connection_kwargs
+from ...models import Target
 from ..outcome import ProbeOutcome
 from .clients import probe_client
 from .failures import aws_failure, clean, database_error, since_ms
@@ -49,7 +48,7 @@ def probe_dsql(target: Target) -> ProbeOutcome:
         dsql = probe_client(environment, "dsql", target.timeout_seconds)
         # The clock starts once the client is there (usually cached): the token phase is the presign alone.
         started = time.perf_counter()
-        token = auth_token(dsql, environment, endpoint)
+        token = auth_token(environment, endpoint, dsql=dsql)
     except AWS_EXCEPTIONS as exc:
         return aws_failure(exc, started, details)
     token_done = time.perf_counter()
@@ -89,13 +88,6 @@ def probe_dsql(target: Target) -> ProbeOutcome:
             )
         phases["write"] = since_ms(queried)
         return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
-
-
-def auth_token(dsql: Any, environment: Environment, endpoint: str) -> str:
-    """Like dashboard.dsql.auth_token, with a given DSQL client instead of a new one."""
-    if environment.dsql_user == DSQL_ADMIN_USER:
-        return dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=environment.region)
-    return dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=environment.region)
 
 
 def token_secrets(token: str) -> tuple[str, ...]:

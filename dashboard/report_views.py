@@ -1,0 +1,137 @@
+"""Report pages: the archive of an environment, one report and its downloads, "Generate now", schedules.
+Thin: access through dashboard.access, the work in dashboard.reports.service."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import roles
+from .access import environment_for_operator, environment_for_viewer
+from .models import Environment, Report, ReportDelivery, ReportRequest, ReportSchedule
+from .reports.forms import GenerateForm, ScheduleForm
+from .reports.render import render_document
+from .reports.service import attachment_stem, report_request_create
+
+REPORTS_PER_PAGE = 50
+DOWNLOADS = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def _archive_context(request: HttpRequest, environment: Environment, form: GenerateForm | None = None) -> dict:
+    reports = (
+        Report.objects.filter(environment=environment)
+        .defer("content", "html", "csv", "pdf")
+        .select_related("generated_by", "schedule")
+    )
+    page = Paginator(reports, REPORTS_PER_PAGE).get_page(request.GET.get("page"))
+    can_operate = roles.can_operate(request.user)
+    return {
+        "environment": environment,
+        "page": page,
+        "schedules": environment.report_schedules.all(),
+        "requests": ReportRequest.objects.filter(environment=environment)
+        .exclude(status=ReportRequest.Status.DONE)
+        .select_related("requested_by", "schedule")[:20],
+        "can_operate": can_operate,
+        "form": form or (GenerateForm() if can_operate else None),
+    }
+
+
+@require_GET
+def report_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    environment = environment_for_viewer(request, slug)
+    return render(request, "dashboard/report_archive.html", _archive_context(request, environment))
+
+
+@require_POST
+def report_generate(request: HttpRequest, slug: str) -> HttpResponse:
+    environment = environment_for_operator(request, slug)
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "dashboard/report_archive.html", _archive_context(request, environment, form), status=400
+        )
+    report_request_create(
+        environment=environment,
+        period=form.period_range,
+        requested_by=request.user,
+        recipients=form.cleaned_data["recipients"],
+    )
+    messages.success(request, f"Report for {form.period_range.label} requested; it appears here when it is ready.")
+    return redirect("report-archive", environment.slug)
+
+
+def _report(request: HttpRequest, slug: str, pk: int, *defer: str) -> Report:
+    environment = environment_for_viewer(request, slug)
+    return get_object_or_404(
+        Report.objects.defer(*defer).select_related("environment", "generated_by", "schedule"),
+        pk=pk,
+        environment=environment,
+    )
+
+
+@require_GET
+def report_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    report = _report(request, slug, pk, "pdf", "csv")
+    deliveries = ReportDelivery.objects.filter(report=report)
+    return render(
+        request,
+        "dashboard/report_detail.html",
+        {"environment": report.environment, "report": report, "deliveries": deliveries},
+    )
+
+
+@require_GET
+def report_download(request: HttpRequest, slug: str, pk: int, fmt: str) -> HttpResponse:
+    if fmt not in DOWNLOADS:
+        raise Http404("No such format.")
+    report = _report(request, slug, pk)
+    if fmt == "pdf":
+        body: bytes | str = bytes(report.pdf)
+    elif fmt == "csv":
+        body = report.csv
+    else:
+        body = render_document(report.html, report.content)
+    response = HttpResponse(body, content_type=DOWNLOADS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{attachment_stem(report)}.{fmt}"'
+    response["X-Content-SHA256-Report"] = report.sha256
+    return response
+
+
+# --- schedules ---------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def schedule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
+    environment = environment_for_operator(request, slug)
+    schedule = get_object_or_404(ReportSchedule, pk=pk, environment=environment) if pk else None
+    if schedule is None:
+        schedule = ReportSchedule(environment=environment, formats=["pdf"])
+    form = ScheduleForm(request.POST or None, instance=schedule)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        when = f"next run {saved.next_run_at:%Y-%m-%d %H:%M} UTC" if saved.next_run_at else "disabled"
+        messages.success(request, f"Schedule “{saved.name}” saved ({when}).")
+        return redirect("report-archive", environment.slug)
+    return render(
+        request,
+        "dashboard/report_schedule_form.html",
+        {"environment": environment, "form": form, "schedule": schedule if pk else None},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+def schedule_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    environment = environment_for_operator(request, slug)
+    schedule = get_object_or_404(ReportSchedule, pk=pk, environment=environment)
+    schedule.delete()  # its reports stay in the archive
+    messages.success(request, f"Schedule “{schedule.name}” deleted; its reports stay in the archive.")
+    return redirect("report-archive", environment.slug)

@@ -1,0 +1,226 @@
+"""Charts as SVG strings drawn on the server: the same markup reads in the browser, in the PDF
+(WeasyPrint renders inline SVG) and in email clients that show SVG. No JavaScript, no fonts to load.
+
+Inputs are the content snapshot's series: per target, [epoch seconds, probes, ok, avg ms, p95 ms].
+Consecutive buckets of one colour are drawn as one rectangle, so a quiet year is a few shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+WIDTH = 720
+LABEL_WIDTH = 170
+ROW_HEIGHT = 16
+ROW_GAP = 4
+AXIS_HEIGHT = 18
+LATENCY_HEIGHT = 120
+
+COLOURS = {"good": "#1f9d55", "degraded": "#e3a008", "bad": "#d64545", "none": "#e4e7ec"}
+AVG_COLOUR = "#8da2d6"
+P95_COLOUR = "#2454d6"
+GRID = "#d0d5dd"
+TEXT = "#475467"
+
+TICK_STEPS = [
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(days=1),
+    timedelta(days=2),
+    timedelta(days=7),
+    timedelta(days=14),
+    timedelta(days=30),
+    timedelta(days=91),
+]
+MAX_TICKS = 8
+
+
+def uptime_class(probes: int, ok: int) -> str:
+    if not probes:
+        return "none"
+    share = ok / probes
+    if share >= 0.999:
+        return "good"
+    return "degraded" if share >= 0.99 else "bad"
+
+
+def availability_strips(rows: list[tuple[str, list]], start: int, end: int, step: int, tz: ZoneInfo) -> str:
+    """One strip per target across the period, coloured by the uptime of each bucket."""
+    plot_width = WIDTH - LABEL_WIDTH
+    height = len(rows) * (ROW_HEIGHT + ROW_GAP) + AXIS_HEIGHT
+    scale = plot_width / max(1, end - start)
+    parts = [_open(WIDTH, height, "Uptime over the period, per target")]
+    for index, (label, points) in enumerate(rows):
+        y = index * (ROW_HEIGHT + ROW_GAP)
+        parts.append(_text(LABEL_WIDTH - 6, y + ROW_HEIGHT - 4, _truncate(label, 28), anchor="end"))
+        parts.append(_rect(LABEL_WIDTH, y, plot_width, ROW_HEIGHT, COLOURS["none"]))
+        for lo, hi, colour in _runs(points, start, end, step):
+            x = LABEL_WIDTH + (lo - start) * scale
+            parts.append(_rect(x, y, max(0.6, (hi - lo) * scale), ROW_HEIGHT, COLOURS[colour]))
+    parts.append(_axis(start, end, LABEL_WIDTH, plot_width, height - AXIS_HEIGHT, tz))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _runs(points: list, start: int, end: int, step: int):
+    """Merge adjacent buckets of one colour into (from, to, colour) runs clipped to [start, end)."""
+    run: list | None = None
+    for at, probes, ok, *_ in points:
+        lo, hi = max(at, start), min(at + step, end)
+        if hi <= lo:
+            continue
+        colour = uptime_class(probes, ok)
+        if run and run[2] == colour and run[1] == lo:
+            run[1] = hi
+            continue
+        if run:
+            yield tuple(run)
+        run = [lo, hi, colour]
+    if run:
+        yield tuple(run)
+
+
+def latency_grid(items: list[tuple[str, list]], start: int, end: int, step: int, tz: ZoneInfo) -> str:
+    """Average and p95 latency per bucket, one small chart per target, two to a row, in one SVG (one
+    image for the PDF renderer to lay out, however many targets)."""
+    cell_width, cell_height, columns = WIDTH / 2, LATENCY_HEIGHT + 16, 2
+    rows = (len(items) + columns - 1) // columns
+    parts = [_open(WIDTH, rows * cell_height + 10, "Latency per target: average and p95 per bucket")]
+    parts.append(f'<rect x="{WIDTH - 150}" y="0" width="10" height="3" fill="{AVG_COLOUR}" />')
+    parts.append(_text(WIDTH - 136, 5, "average"))
+    parts.append(f'<rect x="{WIDTH - 80}" y="0" width="10" height="3" fill="{P95_COLOUR}" />')
+    parts.append(_text(WIDTH - 66, 5, "p95"))
+    for index, (label, points) in enumerate(items):
+        x, y = (index % columns) * cell_width, 10 + (index // columns) * cell_height
+        parts.append(f'<g transform="translate({x:.0f},{y:.0f})">')
+        parts.append(f'<text x="4" y="11" fill="{TEXT}" font-weight="bold">{escape(_truncate(label, 48))}</text>')
+        parts.append(_latency_cell(points, start, end, step, tz, cell_width - 8, LATENCY_HEIGHT, top_offset=16))
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _latency_cell(
+    points: list, start: int, end: int, step: int, tz: ZoneInfo, width: float, height: float, top_offset: float
+) -> str:
+    left = 44
+    plot_width = width - left - 4
+    plot_top = top_offset + 4
+    plot_height = height - AXIS_HEIGHT - 8
+    values = [value for point in points for value in point[3:5] if value is not None]
+    if not values:
+        return _text(width / 2, plot_top + plot_height / 2, "no latency measured", anchor="middle")
+    top = _nice_ceiling(max(values))
+    x_scale = plot_width / max(1, end - start)
+    parts = []
+    for fraction in (0, 0.5, 1):
+        y = plot_top + plot_height * (1 - fraction)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_width:.1f}" y2="{y:.1f}" stroke="{GRID}" />')
+        parts.append(_text(left - 4, y + 3, _format_ms(top * fraction), anchor="end"))
+    for column, colour, stroke in ((3, AVG_COLOUR, 1.2), (4, P95_COLOUR, 1.8)):
+        for segment in _segments(points, column, step):
+            coords = [
+                (
+                    left + (min(max(at + step / 2, start), end) - start) * x_scale,
+                    plot_top + plot_height * (1 - value / top),
+                )
+                for at, value in segment
+            ]
+            if len(coords) == 1:
+                parts.append(f'<circle cx="{coords[0][0]:.1f}" cy="{coords[0][1]:.1f}" r="1.8" fill="{colour}" />')
+            else:
+                points_text = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+                parts.append(
+                    f'<polyline points="{points_text}" fill="none" stroke="{colour}" stroke-width="{stroke}" '
+                    'stroke-linejoin="round" />'
+                )
+    parts.append(_axis(start, end, left, plot_width, plot_top + plot_height, tz, max_ticks=4))
+    return "".join(parts)
+
+
+def _segments(points: list, column: int, step: int):
+    """Runs of consecutive buckets that have a value: a gap in the data is a gap in the line."""
+    segment: list = []
+    previous_at = None
+    for point in points:
+        at, value = point[0], point[column]
+        if value is None or (previous_at is not None and at - previous_at > step):
+            if segment:
+                yield segment
+            segment = []
+        if value is not None:
+            segment.append((at, value))
+        previous_at = at
+    if segment:
+        yield segment
+
+
+def _axis(start: int, end: int, left: float, width: float, y: float, tz: ZoneInfo, max_ticks: int = MAX_TICKS) -> str:
+    span = end - start
+    step = next((s for s in TICK_STEPS if span / s.total_seconds() <= max_ticks), TICK_STEPS[-1])
+    fmt = "%H:%M" if step < timedelta(days=1) else "%d %b"
+    parts = [f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="{GRID}" />']
+    for tick in _ticks(start, end, step, tz):
+        x = left + (tick.timestamp() - start) * width / max(1, span)
+        parts.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}" stroke="{GRID}" />')
+        parts.append(_text(x, y + 14, tick.strftime(fmt), anchor="middle"))
+    return "".join(parts)
+
+
+def _ticks(start: int, end: int, step: timedelta, tz: ZoneInfo):
+    local = datetime.fromtimestamp(start, UTC).astimezone(tz)
+    if step >= timedelta(days=28):
+        tick = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        months = round(step.days / 30)
+        while tick.timestamp() < end:
+            if tick.timestamp() >= start:
+                yield tick
+            month = tick.month - 1 + months
+            tick = tick.replace(year=tick.year + month // 12, month=month % 12 + 1)
+        return
+    tick = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    while tick.timestamp() < end:
+        if tick.timestamp() >= start:
+            yield tick
+        # Wall-clock arithmetic in the zone: ticks stay on local hours across a clock change.
+        tick = (tick.replace(tzinfo=None) + step).replace(tzinfo=tz)
+
+
+def _nice_ceiling(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** len(str(int(value)))  # a power of ten above the value
+    for fraction in (0.1, 0.2, 0.25, 0.5, 1.0):
+        if value <= magnitude * fraction:
+            return magnitude * fraction
+    return float(magnitude)
+
+
+def _format_ms(ms: float) -> str:
+    if ms >= 1000:
+        return f"{ms / 1000:g} s"
+    return f"{ms:g} ms"
+
+
+def _open(width: int, height: float, title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height:.0f}" '
+        f'viewBox="0 0 {width} {height:.0f}" role="img" aria-label="{escape(title)}" '
+        f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="10"><title>{escape(title)}</title>'
+    )
+
+
+def _rect(x: float, y: float, width: float, height: float, fill: str) -> str:
+    return f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{fill}" />'
+
+
+def _text(x: float, y: float, text: str, anchor: str = "start") -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" fill="{TEXT}" text-anchor="{anchor}">{escape(text)}</text>'
+
+
+def _truncate(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
