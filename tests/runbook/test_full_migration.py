@@ -6,6 +6,7 @@ from botocore.exceptions import ClientError
 from celery.contrib.testing.worker import start_worker
 
 from dashboard.models import Attempt
+from dashboard.monitoring.probes import run_probe
 from dashboard.runbook import STEPS
 from dashboard.services import migrations as service
 from dashboard.services.api_health import fetch_health
@@ -68,6 +69,10 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environmen
     assert cluster["status"] == "ACTIVE" and cluster["deletionProtectionEnabled"] is True
     assert cluster["tags"] == {"environment": "sandbox", "migration": str(migration.uuid), "managed-by": "velaops"}
     assert environment.dsql_cluster_identifier == cluster["identifier"]
+    # ... and is monitored from then on: a probe of the new cluster logs in.
+    dsql_target = environment.targets.get(kind="dsql", name=cluster["identifier"], paused=False)
+    outcome = run_probe(dsql_target)
+    assert outcome.ok, outcome.error
 
     # The Lambda points at it, keeps its other variables, and the health route reports it connected.
     variables = aws(environment, "lambda").get_function_configuration(FunctionName=environment.lambda_function_name)[
@@ -130,4 +135,5 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_sandbox_environment, opera
     assert remaining == []
     environment.refresh_from_db()
     assert environment.dsql_cluster_identifier == ""
+    assert all(target.paused for target in environment.targets.filter(kind="dsql"))  # history kept, not probed
     assert step(migration, "provision_dsql").state == "rolled_back"
