@@ -1,0 +1,327 @@
+"""Probe figures (issue #5) against the offline sandbox: what the DSQL probe adds to a bare login, and how
+many probes one worker host records per second.
+
+- probe_overhead_ratio: the latency the DSQL probe records (the real task through a real Celery worker,
+  read back from ProbeResult.latency_ms) over a bare psycopg connect + SELECT 1 to the same sandbox
+  endpoint with one IAM token made beforehand, the two interleaved, medians of RUNS each.
+- probes_per_second: a real Celery worker (the probes queue, thread pool of 32 as in infra/Procfile.dev)
+  and the real dispatcher (dispatch_probes, called every second as beat would) with DSQL_TARGETS DSQL
+  and URL_TARGETS API-health URL targets probed every 5 s; ProbeResults recorded per second over a
+  steady window after a warm-up.
+
+Everything runs on this machine: the sandbox (moto, the DSQL proxy, the API health route) and
+PostgreSQL compete with the worker for the same two cores, so the throughput is a lower bound of what a
+worker host with the sandbox elsewhere would do. The sandbox's databases are velaops_bench_aurora and
+velaops_bench_dsql (dropped at the end); Celery uses its own Redis key prefix, so no other worker on the
+same Redis takes these probes. Run as `python -m bench.probes OUT.json` by `python -m bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from . import http
+from .results import Figure, write_figures
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RUNS = 15 if QUICK else 40
+DSQL_TARGETS = 50 if QUICK else 250
+URL_TARGETS = 50 if QUICK else 250
+INTERVAL_SECONDS = 5
+WARMUP_SECONDS = 10 if QUICK else 15
+WINDOW_SECONDS = 20 if QUICK else 45
+WORKER_CONCURRENCY = 32  # infra/Procfile.dev
+REDIS_PREFIX = f"velaops-bench-{os.getpid()}:"
+DATABASE = "velaops_bench"
+
+
+def main(out: str) -> None:
+    url = http.database_url(DATABASE)
+    os.environ["REDIS_KEY_PREFIX"] = REDIS_PREFIX
+    # The sandbox's moto takes any credentials and its DSQL endpoint checks tokens signed with these.
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
+        os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "sandbox"
+    if not http.database_exists(DATABASE):
+        http.migrate(url)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from infra.sandbox import aurora_db, dsql_proxy
+    from infra.sandbox.config import SandboxConfig
+    from infra.sandbox.runner import Sandbox
+
+    config = replace(
+        SandboxConfig.from_env(settings.DATABASES["default"]),
+        moto_port=http.free_port(),
+        dsql_port=http.free_port(),
+        health_port=http.free_port(),
+        control_port=http.free_port(),
+        aurora_database="velaops_bench_aurora",
+        dsql_database="velaops_bench_dsql",
+        dsql_creating_seconds=1,
+        environment_slug="bench-sandbox",
+    )
+    sandbox = Sandbox(config)
+    worker = None
+    try:
+        sandbox.start(reset=True)
+        environment, cluster_ids = _prepare(sandbox, DSQL_TARGETS)
+        worker = _start_worker(url)
+        figures = [*overhead(environment), *throughput(environment, cluster_ids, worker)]
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
+        sandbox.stop()
+        aurora_db.drop(config)
+        dsql_proxy.drop_database(config)
+        _clear_redis()
+    write_figures(out, figures)
+
+
+def _prepare(sandbox, clusters: int):
+    """The sandbox environment with ACTIVE DSQL clusters (the first is the environment's own) and the
+    API Lambda pointed at it, so the health route logs in to DSQL on every request as after the move."""
+    import boto3
+
+    from dashboard.dsql import cluster_endpoint
+    from dashboard.models import Target
+
+    config = sandbox.config
+    environment = sandbox.seed_environment()
+
+    def client(service: str):
+        return boto3.client(
+            service,
+            region_name=config.region,
+            endpoint_url=config.moto_url,
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",
+        )
+
+    dsql = client("dsql")
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(
+            pool.map(lambda _: dsql.create_cluster(deletionProtectionEnabled=False)["identifier"], range(clusters))
+        )
+    deadline = time.monotonic() + 60
+    while any(dsql.get_cluster(identifier=identifier)["status"] != "ACTIVE" for identifier in ids[-3:]):
+        assert time.monotonic() < deadline, "the sandbox's DSQL clusters never became ACTIVE"
+        time.sleep(0.3)
+    lam = client("lambda")
+    variables = lam.get_function_configuration(FunctionName="vela-api")["Environment"]["Variables"]
+    variables["DSQL_ENDPOINT"] = cluster_endpoint(ids[0], config.region)
+    lam.update_function_configuration(FunctionName="vela-api", Environment={"Variables": variables})
+    environment.dsql_cluster_identifier = ids[0]
+    environment.save()  # creates the managed DSQL target
+    # Nothing but what a figure asks for is probed.
+    Target.objects.filter(environment=environment).exclude(kind="dsql").update(paused=True)
+    return environment, ids
+
+
+# --- overhead -------------------------------------------------------------------------------------------
+
+
+def overhead(environment) -> list[Figure]:
+    import psycopg
+
+    from dashboard.dsql import auth_token, cluster_endpoint, connection_kwargs
+    from dashboard.models import ProbeResult, Target
+    from tasks.probes import run_probe
+
+    target = Target.objects.get(environment=environment, kind="dsql", name=environment.dsql_cluster_identifier)
+    endpoint = cluster_endpoint(target.name, environment.region)
+    kwargs = connection_kwargs(environment, endpoint, auth_token(environment, endpoint), target.timeout_seconds)
+
+    def bare() -> float:
+        started = time.perf_counter()
+        connection = psycopg.connect(**kwargs)
+        connection.execute("SELECT 1").fetchone()
+        elapsed = (time.perf_counter() - started) * 1000
+        connection.close()  # after the clock stops, as the probe's latency ends at the query
+        return elapsed
+
+    def probe(timeout: float = 30) -> ProbeResult:
+        before = ProbeResult.objects.filter(target=target).order_by("-id").values_list("id", flat=True).first() or 0
+        run_probe.apply_async((target.pk,))
+        deadline = time.monotonic() + timeout
+        while True:
+            result = ProbeResult.objects.filter(target=target, id__gt=before).first()
+            if result is not None:
+                assert result.ok, f"the DSQL probe failed: {result.error}"
+                return result
+            assert time.monotonic() < deadline, "no probe result: is the worker running?"
+            time.sleep(0.02)
+
+    probe(timeout=90)  # the worker is up and its clients made
+    bare()
+    bares, probes, tokens = [], [], []
+    for run in range(RUNS):
+        # Interleaved, alternating which goes first, so drift on the machine hits both alike.
+        if run % 2:
+            bares.append(bare())
+        result = probe()
+        probes.append(result.latency_ms)
+        tokens.append(result.phases.get("token", 0.0))
+        if not run % 2:
+            bares.append(bare())
+    probe_ms, bare_ms = statistics.median(probes), statistics.median(bares)
+    return [
+        Figure(
+            "probe_overhead_ratio",
+            round(probe_ms / bare_ms, 3),
+            "ratio",
+            f"DSQL probe {probe_ms:.2f} ms (via the worker; token phase {statistics.median(tokens):.2f} ms) "
+            f"/ bare connect+SELECT 1 {bare_ms:.2f} ms; medians of {RUNS}, interleaved",
+        ),
+        Figure("dsql_probe_latency_ms", round(probe_ms, 2), "ms", "as recorded in ProbeResult.latency_ms"),
+        Figure("dsql_bare_login_ms", round(bare_ms, 2), "ms", "psycopg connect + SELECT 1, token made beforehand"),
+    ]
+
+
+# --- throughput -----------------------------------------------------------------------------------------
+
+
+def throughput(environment, cluster_ids: list[str], worker: subprocess.Popen) -> list[Figure]:
+    from django.utils import timezone
+
+    from dashboard.models import HealthMethod, ProbeKind, ProbeResult, Target
+    from tasks.probes import dispatch_probes
+
+    now = timezone.now()
+
+    def due() -> object:
+        # Targets made at different times: their probes are spread over the interval, not in one burst.
+        return now + timedelta(seconds=random.uniform(0, INTERVAL_SECONDS))
+
+    common = {"environment": environment, "interval_seconds": INTERVAL_SECONDS, "timeout_seconds": 10}
+    Target.objects.filter(environment=environment).update(paused=True)
+    targets = [Target(kind=ProbeKind.DSQL, name=identifier, next_due_at=due(), **common) for identifier in cluster_ids]
+    targets += [
+        Target(
+            kind=ProbeKind.API_HEALTH,
+            name=f"{environment.api_health_url}?probe={number}",
+            health_method=HealthMethod.URL,
+            next_due_at=due(),
+            **common,
+        )
+        for number in range(URL_TARGETS)
+    ]
+    created = Target.objects.bulk_create(targets)
+    ids = [target.pk for target in created]
+
+    stop = threading.Event()
+    dispatched = [0]
+
+    def dispatcher() -> None:
+        from django.db import connection
+
+        try:
+            while not stop.is_set():
+                tick = time.monotonic()
+                dispatched[0] += dispatch_probes()
+                stop.wait(max(0.0, 1 - (time.monotonic() - tick)))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=dispatcher, name="bench-dispatcher")
+    thread.start()
+    try:
+        time.sleep(WARMUP_SECONDS)
+        window_start, cpu_start, started = timezone.now(), _cpu_seconds(worker.pid), time.monotonic()
+        time.sleep(WINDOW_SECONDS)
+        window_end, cpu_end, elapsed = timezone.now(), _cpu_seconds(worker.pid), time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join()
+    time.sleep(3)  # probes started in the window are recorded when they end
+    results = ProbeResult.objects.filter(target_id__in=ids, at__gte=window_start, at__lt=window_end)
+    count, ok = results.count(), results.filter(ok=True).count()
+    rate = count / elapsed
+    demand = len(ids) / INTERVAL_SECONDS
+    Target.objects.filter(pk__in=ids).update(paused=True)
+    return [
+        Figure(
+            "probes_per_second",
+            round(rate, 1),
+            "/s",
+            f"{count} results in {elapsed:.0f} s ({ok} ok), {DSQL_TARGETS} DSQL + {URL_TARGETS} URL targets every "
+            f"{INTERVAL_SECONDS} s (demand {demand:.0f}/s); worker CPU {100 * (cpu_end - cpu_start) / elapsed:.0f} %",
+        ),
+    ]
+
+
+# --- the worker -----------------------------------------------------------------------------------------
+
+
+def _start_worker(url: str) -> subprocess.Popen:
+    from django.conf import settings
+
+    environ = http.app_environ(url, REDIS_KEY_PREFIX=REDIS_PREFIX)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "velaops",
+            "worker",
+            "--queues",
+            settings.PROBE_QUEUE,
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(WORKER_CONCURRENCY),
+            "--hostname",
+            f"bench-probes-{os.getpid()}@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=http.ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
+    )
+
+
+def _stop_worker(worker: subprocess.Popen) -> None:
+    worker.send_signal(signal.SIGTERM)  # warm shutdown: finishes the probes it holds
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _clear_redis() -> None:
+    """The queue and results this run left under its own key prefix."""
+    from dashboard.redis_client import redis_client
+
+    redis = redis_client()
+    keys = list(redis.scan_iter(match=f"{REDIS_PREFIX}*", count=1000))
+    if keys:
+        redis.delete(*keys)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
