@@ -195,22 +195,32 @@ def rollup_all(now: datetime) -> dict[str, int]:
 
 def refresh_summaries(now: datetime, target_ids: list[int] | None = None) -> int:
     """Recompute what the overview shows of each target's history: uptime over 24 h, 7 d and
-    30 d, p95 over 24 h and an hourly sparkline. Returns how many targets were updated."""
+    30 d, p95 over 24 h and an hourly sparkline. Rollups cover history up to the minute cursor;
+    the few minutes since come from raw results, so a new target shows figures at once.
+    Returns how many targets were updated."""
     targets = Target.objects.all() if target_ids is None else Target.objects.filter(pk__in=target_ids)
     ids = list(targets.values_list("pk", flat=True))
     if not ids:
         return 0
+    cursor = RollupCursor.objects.filter(resolution=Resolution.MINUTE).values_list("done_until", flat=True).first()
+    settled = min(now, cursor or now - 30 * DAY)
+    tail = _recent_results(ids, settled, now)
     uptimes = {
-        label: _uptimes(ids, now - span, now) for label, span in (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
+        label: _uptimes(ids, now - span, settled, tail)
+        for label, span in (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
     }
-    last_day = range_stats(ids, now - DAY, now)
-    sparklines = _sparklines(ids, now)
+    last_day = range_stats(ids, now - DAY, settled)
+    sparklines = _sparklines(ids, now, tail)
     updated = []
     for target in Target.objects.filter(pk__in=ids).only("pk"):
+        recent = tail.get(target.pk)
+        day = last_day[target.pk]
+        if recent:
+            day.histogram.merge(recent.histogram.encode())
         target.uptime_24h = uptimes["24h"].get(target.pk)
         target.uptime_7d = uptimes["7d"].get(target.pk)
         target.uptime_30d = uptimes["30d"].get(target.pk)
-        target.p95_24h_ms = last_day[target.pk].percentile(0.95)
+        target.p95_24h_ms = day.percentile(0.95)
         target.sparkline = sparklines.get(target.pk, [])
         target.summary_updated_at = now
         target.changed_at = now
@@ -223,31 +233,70 @@ def refresh_summaries(now: datetime, target_ids: list[int] | None = None) -> int
     return len(updated)
 
 
-def _uptimes(ids: list[int], start: datetime, end: datetime) -> dict[int, float]:
-    # Summed in the database: only one row per target crosses the wire.
-    condition = Q()
-    for resolution, lo, hi in cover(start, end):
-        condition |= Q(resolution=resolution, bucket__gte=lo, bucket__lt=hi)
-    totals = (
-        Rollup.objects.filter(condition, target_id__in=ids)
-        .values("target_id")
-        .annotate(probes=Sum("count"), ok=Sum("ok_count"))
+class _Recent:
+    """A target's raw results not yet in the rollups."""
+
+    def __init__(self) -> None:
+        self.count = self.ok_count = 0
+        self.histogram = Histogram()
+        self.hourly: dict[datetime, list[float]] = defaultdict(list)
+
+
+def _recent_results(ids: list[int], start: datetime, end: datetime) -> dict[int, _Recent]:
+    recent: dict[int, _Recent] = defaultdict(_Recent)
+    rows = ProbeResult.objects.filter(target_id__in=ids, at__gte=start, at__lt=end).values_list(
+        "target_id", "at", "ok", "latency_ms"
     )
-    return {row["target_id"]: row["ok"] / row["probes"] for row in totals if row["probes"]}
+    for target_id, at, ok, latency in rows.iterator(chunk_size=5000):
+        entry = recent[target_id]
+        entry.count += 1
+        entry.ok_count += ok
+        if latency is not None:
+            entry.histogram.add(latency)
+            entry.hourly[floor_time(at, HOUR)].append(latency)
+    return recent
 
 
-def _sparklines(ids: list[int], now: datetime) -> dict[int, list[float | None]]:
+def _uptimes(ids: list[int], start: datetime, settled: datetime, tail: dict[int, _Recent]) -> dict[int, float]:
+    # Summed in the database: only one row per target crosses the wire.
+    probes = {target_id: [entry.count, entry.ok_count] for target_id, entry in tail.items()}
+    condition = Q()
+    for resolution, lo, hi in cover(start, settled):
+        condition |= Q(resolution=resolution, bucket__gte=lo, bucket__lt=hi)
+    if condition:
+        totals = (
+            Rollup.objects.filter(condition, target_id__in=ids)
+            .values("target_id")
+            .annotate(probes=Sum("count"), ok=Sum("ok_count"))
+        )
+        for row in totals:
+            entry = probes.setdefault(row["target_id"], [0, 0])
+            entry[0] += row["probes"]
+            entry[1] += row["ok"]
+    return {target_id: ok / count for target_id, (count, ok) in probes.items() if count}
+
+
+def _sparklines(ids: list[int], now: datetime, tail: dict[int, _Recent]) -> dict[int, list[float | None]]:
     """Average latency per hour over the last 24 hours, oldest first (None for an hour without data)."""
     first = floor_time(now, HOUR) - (SPARKLINE_HOURS - 1) * HOUR
-    hours = [first + index * HOUR for index in range(SPARKLINE_HOURS)]
-    points: dict[int, list[float | None]] = {target_id: [None] * SPARKLINE_HOURS for target_id in ids}
+    sums: dict[int, list[list[float]]] = {target_id: [[0.0, 0] for _ in range(SPARKLINE_HOURS)] for target_id in ids}
     rows = Rollup.objects.filter(
-        target_id__in=ids, resolution=Resolution.HOUR, bucket__gte=first, bucket__lte=hours[-1]
+        target_id__in=ids, resolution=Resolution.HOUR, bucket__gte=first, bucket__lt=first + SPARKLINE_HOURS * HOUR
     ).values_list("target_id", "bucket", "latency_sum", "latency_count")
     for target_id, bucket, latency_sum, latency_count in rows.iterator(chunk_size=5000):
-        if latency_count:
-            points[target_id][int((bucket - first) / HOUR)] = round(latency_sum / latency_count, 2)
-    return points
+        point = sums[target_id][int((bucket - first) / HOUR)]
+        point[0] += latency_sum
+        point[1] += latency_count
+    for target_id, entry in tail.items():
+        for hour, latencies in entry.hourly.items():
+            if hour >= first:
+                point = sums[target_id][int((hour - first) / HOUR)]
+                point[0] += sum(latencies)
+                point[1] += len(latencies)
+    return {
+        target_id: [round(total / count, 2) if count else None for total, count in points]
+        for target_id, points in sums.items()
+    }
 
 
 def prune(now: datetime) -> dict[str, int]:

@@ -102,3 +102,26 @@ def test_prune_keeps_each_resolution_for_its_retention(target, settings):
     assert Rollup.objects.filter(resolution=Resolution.HOUR).count() == 2
     assert prune(START + timedelta(days=500))["hour"] == 2
     assert Rollup.objects.filter(resolution=Resolution.DAY).count() == 1
+
+
+def test_a_new_target_has_summary_figures_before_its_first_rollup(target):
+    now = START + timedelta(minutes=2)
+    record(target, START, 10.0)
+    record(target, START + timedelta(seconds=30), 20.0, ok=False)
+    refresh_summaries(now)
+    target.refresh_from_db()
+    assert target.uptime_24h == 0.5 and target.uptime_30d == 0.5
+    assert target.p95_24h_ms == pytest.approx(20.0, rel=0.05)
+    assert target.sparkline[-1] == 15.0
+
+
+def test_summaries_count_each_result_once_across_rollups_and_the_raw_tail(target):
+    seed_two_hours(target)
+    now = START + timedelta(minutes=90)
+    rollup_all(now)  # minutes settled up to 87; 87..90 come from raw
+    refresh_summaries(now)
+    target.refresh_from_db()
+    raw = ProbeResult.objects.filter(target=target, at__lt=now)
+    assert target.uptime_24h == pytest.approx(raw.filter(ok=True).count() / raw.count())
+    last_hour = raw.filter(at__gte=START + timedelta(hours=1)).values_list("latency_ms", flat=True)
+    assert target.sparkline[-1] == pytest.approx(sum(last_hour) / len(last_hour), abs=0.01)
