@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import migration_views, views
+from dashboard import metrics, migration_views, views
 
 migration = "environments/<slug:slug>/migrations/<int:pk>/"
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("environments/<slug:slug>/reports/", include("dashboard.report_urls")),
     path("sandbox/", include("dashboard.sandbox_urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
