@@ -35,6 +35,7 @@ from .results import Figure, read_figures, table
 SECTIONS = {
     "migration": ("bench.migration_pages", "velaops_bench"),
     "history": ("bench.health_history", None),  # its database depends on --quick
+    "probes": ("bench.probes", "velaops_bench"),
 }
 
 
@@ -96,7 +97,12 @@ def main() -> None:
         report["figures"] = {**previous.get("figures", {}), **report["figures"]}
         report["sections"] = {**previous.get("sections", {}), **info}
     path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{table(figures)}\n\n{len(figures)} figures in {report['seconds']:.0f} s; written to bench/results.json")
+    print(f"\n{table(figures)}\n")
+    seed = info.get("history", {}).get("seed")
+    if seed:
+        how = "reused" if seed["reused"] else "seeded now"
+        print(f"history seed: {seed['database']}, {how} (seeding took {seed['seed_seconds']:.0f} s)")
+    print(f"{len(figures)} figures in {report['seconds']:.0f} s; written to bench/results.json")
     failed = [f.name for f in figures if f.verdict() == "FAIL"]
     if failed:
         print(f"below goal: {', '.join(failed)}")

@@ -63,6 +63,7 @@ def main(out: str) -> None:
         figures += overview(session, base, size.targets)
         figures += detail(session, base, environments["bench-1y"])
         figures += live_polls(session, base, environments["bench-1y"])
+    figures += debug_on(url, size.targets)
     figures += storage()
     figures += reports(environments["bench-report"])
     write_figures(out, figures, {"seed": seed})
@@ -93,6 +94,15 @@ def overview(session: requests.Session, base: str, targets: int) -> list[Figure]
         Figure(f"overview_ms_{targets}_targets_1d", round(day_ms, 2), "ms", f"median of {RUNS}, same run"),
         Figure("overview_growth_ratio", round(year_ms / day_ms, 3), "ratio", "a year of history / a day"),
     ]
+
+
+def debug_on(url: str, targets: int) -> list[Figure]:
+    """The same overview with DEBUG on (as `make run` serves it), for information: the figures above are
+    with DEBUG off, as in production."""
+    with http.gunicorn(url, DEBUG="1") as base:
+        session = http.login(base)
+        ms = http.median_ms(session, f"{base}/environments/bench-1y/health/", max(5, RUNS // 2))
+    return [Figure(f"overview_ms_{targets}_targets_1y_debug_on", ms, "ms", "DEBUG=1, for comparison only")]
 
 
 def detail(session: requests.Session, base: str, environment) -> list[Figure]:

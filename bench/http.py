@@ -124,7 +124,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, *, workers: int = WORKERS) -> Iterator[str]:
+def gunicorn(url: str, *, workers: int = WORKERS, **environ: str) -> Iterator[str]:
     """gunicorn with the project's config (gthread) on a free loopback port; yields the base URL."""
     collectstatic(url)
     port = free_port()
@@ -144,7 +144,7 @@ def gunicorn(url: str, *, workers: int = WORKERS) -> Iterator[str]:
             "velaops.wsgi",
         ],
         cwd=ROOT,
-        env=app_environ(url),
+        env=app_environ(url, **environ),
         stdout=subprocess.DEVNULL,
         stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
     )

@@ -18,6 +18,7 @@ same Redis takes these probes. Run as `python -m bench.probes OUT.json` by `pyth
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,8 +37,8 @@ from .results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 15 if QUICK else 40
-DSQL_TARGETS = 50 if QUICK else 250
-URL_TARGETS = 50 if QUICK else 250
+DSQL_TARGETS = 250
+URL_TARGETS = 250
 INTERVAL_SECONDS = 5
 WARMUP_SECONDS = 10 if QUICK else 15
 WINDOW_SECONDS = 20 if QUICK else 45
@@ -62,7 +63,6 @@ def main(out: str) -> None:
 
     from infra.sandbox import aurora_db, dsql_proxy
     from infra.sandbox.config import SandboxConfig
-    from infra.sandbox.runner import Sandbox
 
     config = replace(
         SandboxConfig.from_env(settings.DATABASES["default"]),
@@ -75,33 +75,50 @@ def main(out: str) -> None:
         dsql_creating_seconds=1,
         environment_slug="bench-sandbox",
     )
-    sandbox = Sandbox(config)
+    sandbox = _start_sandbox(url, config)
     worker = None
     try:
-        sandbox.start(reset=True)
-        environment, cluster_ids = _prepare(sandbox, DSQL_TARGETS)
+        # One cluster for the environment's own target (the overhead figure), the others for the throughput.
+        environment, cluster_ids = _prepare(config, DSQL_TARGETS + 1)
         worker = _start_worker(url)
-        figures = [*overhead(environment), *throughput(environment, cluster_ids, worker)]
+        figures = [*overhead(environment), *throughput(environment, cluster_ids[1:], worker, sandbox)]
     finally:
-        if worker is not None:
-            _stop_worker(worker)
-        sandbox.stop()
+        for process in (worker, sandbox):
+            if process is not None:
+                _stop(process)
         aurora_db.drop(config)
         dsql_proxy.drop_database(config)
         _clear_redis()
     write_figures(out, figures)
 
 
-def _prepare(sandbox, clusters: int):
+def _start_sandbox(url: str, config) -> subprocess.Popen:
+    """bench/sandbox_process.py with this config; returns once it serves."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.sandbox_process", json.dumps(asdict(config))],
+        cwd=http.ROOT,
+        env=http.app_environ(url, REDIS_KEY_PREFIX=REDIS_PREFIX),
+        stdout=subprocess.PIPE,
+        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
+        text=True,
+    )
+    for line in process.stdout:
+        if "sandbox: ready" in line:
+            # Keep reading what it prints, so that a full pipe never blocks it.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return process
+    raise RuntimeError(f"the sandbox exited with {process.wait()}; BENCH_VERBOSE=1 shows why")
+
+
+def _prepare(config, clusters: int):
     """The sandbox environment with ACTIVE DSQL clusters (the first is the environment's own) and the
     API Lambda pointed at it, so the health route logs in to DSQL on every request as after the move."""
     import boto3
 
     from dashboard.dsql import cluster_endpoint
-    from dashboard.models import Target
+    from dashboard.models import Environment, Target
 
-    config = sandbox.config
-    environment = sandbox.seed_environment()
+    environment = Environment.objects.get(slug=config.environment_slug)
 
     def client(service: str):
         return boto3.client(
@@ -140,6 +157,7 @@ def overhead(environment) -> list[Figure]:
 
     from dashboard.dsql import auth_token, cluster_endpoint, connection_kwargs
     from dashboard.models import ProbeResult, Target
+    from dashboard.monitoring.probes import run_probe as probe_function
     from tasks.probes import run_probe
 
     target = Target.objects.get(environment=environment, kind="dsql", name=environment.dsql_cluster_identifier)
@@ -166,28 +184,45 @@ def overhead(environment) -> list[Figure]:
             assert time.monotonic() < deadline, "no probe result: is the worker running?"
             time.sleep(0.02)
 
+    def in_process() -> float:
+        outcome = probe_function(target)
+        assert outcome.ok, outcome.error
+        return outcome.latency_ms
+
     probe(timeout=90)  # the worker is up and its clients made
     bare()
-    bares, probes, tokens = [], [], []
+    in_process()
+    samples: dict[str, list[float]] = {"bare": [], "worker": [], "in_process": []}
+    phases: dict[str, list[float]] = {"token": [], "connect": [], "query": []}
+    measures = {"bare": bare, "in_process": in_process}
     for run in range(RUNS):
-        # Interleaved, alternating which goes first, so drift on the machine hits both alike.
-        if run % 2:
-            bares.append(bare())
-        result = probe()
-        probes.append(result.latency_ms)
-        tokens.append(result.phases.get("token", 0.0))
-        if not run % 2:
-            bares.append(bare())
-    probe_ms, bare_ms = statistics.median(probes), statistics.median(bares)
+        # Interleaved, in a rotating order, so drift on the machine hits all alike.
+        order = ["bare", "worker", "in_process"]
+        order = order[run % 3 :] + order[: run % 3]
+        for name in order:
+            if name == "worker":
+                result = probe()
+                samples[name].append(result.latency_ms)
+                for phase in phases:
+                    phases[phase].append(result.phases.get(phase, 0.0))
+            else:
+                samples[name].append(measures[name]())
+    worker_ms, bare_ms, in_process_ms = (statistics.median(samples[k]) for k in ("worker", "bare", "in_process"))
+    phase_text = ", ".join(f"{name} {statistics.median(values):.2f}" for name, values in phases.items())
     return [
         Figure(
             "probe_overhead_ratio",
-            round(probe_ms / bare_ms, 3),
+            round(worker_ms / bare_ms, 3),
             "ratio",
-            f"DSQL probe {probe_ms:.2f} ms (via the worker; token phase {statistics.median(tokens):.2f} ms) "
-            f"/ bare connect+SELECT 1 {bare_ms:.2f} ms; medians of {RUNS}, interleaved",
+            f"DSQL probe through the worker {worker_ms:.2f} ms (phases {phase_text}) / bare connect + SELECT 1 "
+            f"{bare_ms:.2f} ms; medians of {RUNS}, interleaved",
         ),
-        Figure("dsql_probe_latency_ms", round(probe_ms, 2), "ms", "as recorded in ProbeResult.latency_ms"),
+        Figure(
+            "probe_overhead_ratio_in_process",
+            round(in_process_ms / bare_ms, 3),
+            "ratio",
+            f"the probe function called in the bench process {in_process_ms:.2f} ms / bare, same run",
+        ),
         Figure("dsql_bare_login_ms", round(bare_ms, 2), "ms", "psycopg connect + SELECT 1, token made beforehand"),
     ]
 
@@ -195,7 +230,9 @@ def overhead(environment) -> list[Figure]:
 # --- throughput -----------------------------------------------------------------------------------------
 
 
-def throughput(environment, cluster_ids: list[str], worker: subprocess.Popen) -> list[Figure]:
+def throughput(
+    environment, cluster_ids: list[str], worker: subprocess.Popen, sandbox: subprocess.Popen
+) -> list[Figure]:
     from django.utils import timezone
 
     from dashboard.models import HealthMethod, ProbeKind, ProbeResult, Target
@@ -241,9 +278,15 @@ def throughput(environment, cluster_ids: list[str], worker: subprocess.Popen) ->
     thread.start()
     try:
         time.sleep(WARMUP_SECONDS)
-        window_start, cpu_start, started = timezone.now(), _cpu_seconds(worker.pid), time.monotonic()
+        processes = {"worker": [worker.pid], "sandbox": [sandbox.pid], "moto": _children(sandbox.pid)}
+        window_start, started = timezone.now(), time.monotonic()
+        cpu_start = {name: sum(map(_cpu_seconds, pids)) for name, pids in processes.items()}
+        busy_start = _machine_busy()
         time.sleep(WINDOW_SECONDS)
-        window_end, cpu_end, elapsed = timezone.now(), _cpu_seconds(worker.pid), time.monotonic() - started
+        window_end, elapsed = timezone.now(), time.monotonic() - started
+        cpu = {name: sum(map(_cpu_seconds, pids)) - cpu_start[name] for name, pids in processes.items()}
+        busy = _machine_busy()
+        machine = (busy[0] - busy_start[0]) / (busy[1] - busy_start[1])
     finally:
         stop.set()
         thread.join()
@@ -253,13 +296,24 @@ def throughput(environment, cluster_ids: list[str], worker: subprocess.Popen) ->
     rate = count / elapsed
     demand = len(ids) / INTERVAL_SECONDS
     Target.objects.filter(pk__in=ids).update(paused=True)
+    shares = ", ".join(f"{name} {100 * seconds / elapsed:.0f} %" for name, seconds in cpu.items())
     return [
         Figure(
             "probes_per_second",
             round(rate, 1),
             "/s",
             f"{count} results in {elapsed:.0f} s ({ok} ok), {DSQL_TARGETS} DSQL + {URL_TARGETS} URL targets every "
-            f"{INTERVAL_SECONDS} s (demand {demand:.0f}/s); worker CPU {100 * (cpu_end - cpu_start) / elapsed:.0f} %",
+            f"{INTERVAL_SECONDS} s (demand {demand:.0f}/s); CPU of one core: {shares}; both cores "
+            f"{100 * machine:.0f} % busy",
+        ),
+        Figure(
+            "worker_cpu_ms_per_probe",
+            round(1000 * cpu["worker"] / count, 2) if count else None,
+            "ms",
+            f"the worker process's CPU time per recorded probe: one worker process (one interpreter) would "
+            f"reach {count / cpu['worker']:.0f} probes/s on a core of its own"
+            if cpu["worker"]
+            else "",
         ),
     ]
 
@@ -299,18 +353,32 @@ def _start_worker(url: str) -> subprocess.Popen:
     )
 
 
-def _stop_worker(worker: subprocess.Popen) -> None:
-    worker.send_signal(signal.SIGTERM)  # warm shutdown: finishes the probes it holds
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)  # the worker's warm shutdown finishes the probes it holds
     try:
-        worker.wait(timeout=30)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+        process.kill()
+        process.wait()
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def _clear_redis() -> None:
