@@ -138,13 +138,17 @@ def micros(moment: datetime | None) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_MICROS = micros(datetime(9999, 1, 1, tzinfo=UTC))
+
+
 def from_micros(value: str | None) -> datetime:
     """The inverse of micros(); a missing or malformed value means "the beginning of time"."""
     try:
         number = int(value or 0)
     except ValueError:
         number = 0
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=max(0, number))
+    return _EPOCH + timedelta(microseconds=min(max(0, number), _MAX_MICROS))
 
 
 # --- the overview -------------------------------------------------------------------------------------
@@ -288,9 +292,10 @@ def overview_row(target: dict, incident: Incident | None, url_prefix: str, now: 
         "group": None,
     }
     if incident is not None:
-        open_for = format_duration((now - incident.opened_at).total_seconds())
-        row["incident"] = f"since {incident.opened_at:%H:%M} ({open_for})"
-        row["incident_title"] = f"opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC: {incident.cause[:300]}"
+        opened = incident.opened_at
+        open_for = format_duration((now - opened).total_seconds())
+        row["incident"] = f"since {opened:%H:%M}" if now - opened < 20 * HOUR else f"since {opened:%m-%d %H:%M}"
+        row["incident_title"] = f"down since {opened:%Y-%m-%d %H:%M:%S} UTC ({open_for}): {incident.cause[:300]}"
     return row
 
 
