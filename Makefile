@@ -23,7 +23,7 @@ DEMO_PASSWORD ?= vela-demo-operator
 ADMIN_USER ?= admin
 ADMIN_PASSWORD ?= vela-demo-admin
 
-.PHONY: run test bench install lock lint clean
+.PHONY: run test bench install lock lint clean system-libs
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,17 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 
 install: $(STAMP)
 
-run: install
+# Reports render PDFs with WeasyPrint (Pango, HarfBuzz, fonts); the tests read them back with pdftotext.
+# Installed from Debian's packages only when missing, and only where apt-get can run.
+WEASYPRINT_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
+system-libs:
+	@if ldconfig -p | grep -q libpangoft2-1.0.so.0 && ldconfig -p | grep -q libharfbuzz-subset.so.0 \
+	    && command -v pdftotext >/dev/null && fc-list 2>/dev/null | grep -qi dejavu; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WEASYPRINT_DEBS) >/dev/null; \
+	else echo "Reports need Debian's $(WEASYPRINT_DEBS) (apt-get install them as root)." >&2; fi
+
+run: install system-libs
 	$(PY) -m infra.ensure_database
 	$(RUN_ENV) $(PY) manage.py migrate --no-input -v0
 	$(RUN_ENV) VELAOPS_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py createuser $(DEMO_USER) --role operator
@@ -47,7 +57,7 @@ run: install
 	@echo
 	$(RUN_ENV) $(VENV)/bin/honcho --procfile infra/Procfile.dev --app-root . start
 
-test: install
+test: install system-libs
 	$(PY) -m pytest
 
 bench: install
