@@ -186,7 +186,8 @@ def test_overview_marks_migration_steps_of_the_last_24_hours(viewer_client, envi
     events = response.context["timeline"]["events"]
     assert [event["title"] for event in events] == ["Provision the DSQL cluster"]
     event = events[0]
-    start, end = queries.day_axis(timezone.now())
+    start, end = response.context["timeline"]["start"], response.context["timeline"]["end"]
+    assert end - start == timedelta(hours=24) and start <= timezone.now() - 23 * HOUR
     expected = (history["recent"].started_at - start) / (end - start) * 100
     assert float(event["left"]) == pytest.approx(expected, abs=0.01)
     assert float(event["width"]) == pytest.approx(10 / (24 * 60) * 100, abs=0.01)
