@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -410,9 +409,7 @@ def test_detail_of_a_year_reads_day_rollups_with_bounded_queries(viewer_client, 
         viewer_client.get(url, {"range": "1y"})
     add_days(366)
     with CaptureQueriesContext(connection) as year:
-        started = time.perf_counter()
         response = viewer_client.get(url, {"range": "1y"})
-        elapsed = time.perf_counter() - started
     assert len(year) == len(month) <= 20
     columns = response.context["chart"]["columns"]
     assert len(columns["x"]) == 366  # one point per day, today's included
@@ -423,7 +420,7 @@ def test_detail_of_a_year_reads_day_rollups_with_bounded_queries(viewer_client, 
     # Raw results: only the page of 50 (and its count) and the minutes not rolled up yet.
     raw_reads = [q["sql"] for q in year.captured_queries if 'FROM "dashboard_proberesult"' in q["sql"]]
     assert all("LIMIT 50" in sql or "COUNT(*)" in sql or '"at" >=' in sql for sql in raw_reads)
-    assert elapsed < 0.5  # measured ~25 ms; generous for loaded CI machines
+    # Wall time is not asserted (it depends on the machine); what keeps it low is: one row per day, two reads.
 
 
 def test_results_are_paginated_50_a_page(viewer_client, environment):
