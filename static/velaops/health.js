@@ -225,17 +225,22 @@
       var source = parsed[id] || (parsed[id] = readJson(id));
       if (!source) { return; }
       data = source;
-      element.textContent = "";  // a history snapshot may hold a dead copy of an earlier chart
-      if (!source.columns.x.length) {
-        element.classList.add("no-data");
-        element.textContent = "No probe history in this range yet.";
-        return;
-      }
-      var name = element.dataset.chart;
-      var plot = new uPlot(options(name, source, element), columns(name, source), element);
-      charts.push({ name: name, plot: plot, element: element });
-      describe(element, source);
+      draw(element, source);
     });
+  }
+
+  function draw(element, source) {
+    element.textContent = "";  // a history snapshot may hold a dead copy of an earlier chart
+    if (!source.columns.x.length) {
+      element.classList.add("no-data");
+      element.textContent = "No probe history in this range yet.";
+      return;
+    }
+    element.classList.remove("no-data");
+    var name = element.dataset.chart;
+    var plot = new uPlot(options(name, source, element), columns(name, source), element);
+    charts.push({ name: name, plot: plot, element: element });
+    describe(element, source);
   }
 
   function describe(element, source) {
@@ -276,6 +281,8 @@
         describe(chart.element, data);
       }
     });
+    // A target without history when the page loaded gets its charts with its first points.
+    document.querySelectorAll(".chart.no-data[data-chart]").forEach(function (element) { draw(element, data); });
   }
 
   function trimResults() {

@@ -117,7 +117,7 @@ def monitored(environment, operator):
             started_at=now - timedelta(hours=hours_ago),
             finished_at=now - timedelta(hours=hours_ago) + 6 * MINUTE,
         )
-    return {"dsql": dsql, "api": api, "table": targets[ProbeKind.DYNAMODB]}
+    return {"dsql": dsql, "api": api, "table": targets[ProbeKind.DYNAMODB], "config": targets[ProbeKind.LAMBDA_CONFIG]}
 
 
 def log_in(page, user, path):
@@ -191,3 +191,11 @@ def test_overview_and_target_charts_update_live(page, environment, operator, mon
     page.wait_for_selector(".chart[data-chart=phases] canvas")
     assert "Cold and warm starts" in page.content()
     shot(page, "health-06-api-health")
+
+    # A target never probed: no chart, until its first result arrives.
+    config = monitored["config"]
+    page.goto(f"/environments/{environment.slug}/health/targets/{config.pk}/?range=1h")
+    page.wait_for_selector(".chart.no-data[data-chart=latency]")
+    record(config, timezone.now(), 42.0)
+    page.wait_for_selector(".chart[data-chart=latency] canvas", timeout=20_000)
+    assert page.locator(".status.big.st-up").count() == 1
