@@ -3,29 +3,10 @@ one requested report, and emailing it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
 from django.utils import timezone
 
 from dashboard.reports import service
-
-REPORT_JOBS_INTERVAL = timedelta(minutes=1)
-ALERT_JOBS_INTERVAL = timedelta(minutes=1)
-
-# Beat entries of reports and alerts, to merge into tasks.schedule.BEAT_SCHEDULE (names carry its prefix).
-REPORT_BEAT_SCHEDULE = {
-    "velaops: report jobs": {
-        "task": "tasks.reports.report_jobs",
-        "schedule": REPORT_JOBS_INTERVAL,
-        "options": {"expire_seconds": int(REPORT_JOBS_INTERVAL.total_seconds())},
-    },
-    "velaops: alert jobs": {
-        "task": "tasks.alerts.alert_jobs",
-        "schedule": ALERT_JOBS_INTERVAL,
-        "options": {"expire_seconds": int(ALERT_JOBS_INTERVAL.total_seconds())},
-    },
-}
 
 
 @shared_task(name="tasks.reports.report_jobs", soft_time_limit=50, time_limit=60)

@@ -18,6 +18,10 @@ HISTORY_ROLLUP_INTERVAL = timedelta(minutes=1)
 
 HISTORY_PRUNE_INTERVAL = timedelta(hours=1)
 
+REPORT_JOBS_INTERVAL = timedelta(minutes=1)
+
+ALERT_JOBS_INTERVAL = timedelta(minutes=1)
+
 PROBE_DISPATCH_INTERVAL = timedelta(seconds=settings.PROBE_DISPATCH_SECONDS)
 
 
@@ -36,6 +40,18 @@ BEAT_SCHEDULE = {
         "task": "tasks.history.prune_history",
         "schedule": HISTORY_PRUNE_INTERVAL,
         "options": {"expire_seconds": int(HISTORY_PRUNE_INTERVAL.total_seconds())},
+    },
+    # Due report schedules (a missed run is made once), lost requests, undelivered emails.
+    f"{MANAGED_PREFIX}report jobs": {
+        "task": "tasks.reports.report_jobs",
+        "schedule": REPORT_JOBS_INTERVAL,
+        "options": {"expire_seconds": int(REPORT_JOBS_INTERVAL.total_seconds())},
+    },
+    # Resends for targets still down, and alert deliveries due a retry.
+    f"{MANAGED_PREFIX}alert jobs": {
+        "task": "tasks.alerts.alert_jobs",
+        "schedule": ALERT_JOBS_INTERVAL,
+        "options": {"expire_seconds": int(ALERT_JOBS_INTERVAL.total_seconds())},
     },
     # With attempts going stale after 30 s without a heartbeat, a dead worker's attempt is
     # marked interrupted within 45 s.

@@ -29,8 +29,10 @@ def wait_for(condition, timeout=30.0):
         time.sleep(0.2)
 
 
-def test_dispatched_probes_of_every_kind_are_run_by_a_worker_and_recorded(sandbox, probe_worker):
-    environment = sandbox.seed_environment()
+def test_dispatched_probes_of_every_kind_are_run_by_a_worker_and_recorded(
+    sandbox, fresh_sandbox_environment, probe_worker
+):
+    environment = fresh_sandbox_environment
     cluster = create_active_dsql_cluster(sandbox)
     environment.dsql_cluster_identifier = cluster["identifier"]
     environment.save()

@@ -74,9 +74,9 @@ def fast_report_jobs(monkeypatch):
     """The schedule with the report entries merged in (as tasks.schedule declares them once merged), the
     report job every second instead of every minute."""
     import tasks.schedule
-    from tasks.reports import REPORT_BEAT_SCHEDULE
+    from tasks.schedule import BEAT_SCHEDULE
 
-    entry = {**REPORT_BEAT_SCHEDULE["velaops: report jobs"], "schedule": timedelta(seconds=1)}
+    entry = {**BEAT_SCHEDULE["velaops: report jobs"], "schedule": timedelta(seconds=1)}
     schedule = {"velaops: report jobs": entry}
     # Beat prunes managed entries that tasks.schedule does not declare.
     monkeypatch.setattr(tasks.schedule, "BEAT_SCHEDULE", schedule)
