@@ -36,7 +36,7 @@ from . import http
 from .results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-RUNS = 15 if QUICK else 40
+RUNS = 15 if QUICK else 60
 DSQL_TARGETS = 250
 URL_TARGETS = 250
 INTERVAL_SECONDS = 5
@@ -184,9 +184,12 @@ def overhead(environment) -> list[Figure]:
             assert time.monotonic() < deadline, "no probe result: is the worker running?"
             time.sleep(0.02)
 
+    in_process_queries: list[float] = []
+
     def in_process() -> float:
         outcome = probe_function(target)
         assert outcome.ok, outcome.error
+        in_process_queries.append(outcome.phases["query"])
         return outcome.latency_ms
 
     probe(timeout=90)  # the worker is up and its clients made
@@ -221,7 +224,8 @@ def overhead(environment) -> list[Figure]:
             "probe_overhead_ratio_in_process",
             round(in_process_ms / bare_ms, 3),
             "ratio",
-            f"the probe function called in the bench process {in_process_ms:.2f} ms / bare, same run",
+            f"the probe function called in the bench process {in_process_ms:.2f} ms (query phase "
+            f"{statistics.median(in_process_queries):.2f}) / bare, same run",
         ),
         Figure("dsql_bare_login_ms", round(bare_ms, 2), "ms", "psycopg connect + SELECT 1, token made beforehand"),
     ]
@@ -245,6 +249,7 @@ def throughput(
         return now + timedelta(seconds=random.uniform(0, INTERVAL_SECONDS))
 
     common = {"environment": environment, "interval_seconds": INTERVAL_SECONDS, "timeout_seconds": 10}
+    Target.objects.filter(environment=environment, managed=False).delete()  # an earlier run's
     Target.objects.filter(environment=environment).update(paused=True)
     targets = [Target(kind=ProbeKind.DSQL, name=identifier, next_due_at=due(), **common) for identifier in cluster_ids]
     targets += [
@@ -279,11 +284,13 @@ def throughput(
     try:
         time.sleep(WARMUP_SECONDS)
         processes = {"worker": [worker.pid], "sandbox": [sandbox.pid], "moto": _children(sandbox.pid)}
-        window_start, started = timezone.now(), time.monotonic()
+        window_start, started, dispatched_before = timezone.now(), time.monotonic(), dispatched[0]
         cpu_start = {name: sum(map(_cpu_seconds, pids)) for name, pids in processes.items()}
         busy_start = _machine_busy()
         time.sleep(WINDOW_SECONDS)
-        window_end, elapsed = timezone.now(), time.monotonic() - started
+        window_end, elapsed, dispatched_in_window = timezone.now(), time.monotonic() - started, dispatched[0]
+        dispatched_in_window -= dispatched_before
+        leased = Target.objects.filter(pk__in=ids, lease_until__gt=timezone.now()).count()
         cpu = {name: sum(map(_cpu_seconds, pids)) - cpu_start[name] for name, pids in processes.items()}
         busy = _machine_busy()
         machine = (busy[0] - busy_start[0]) / (busy[1] - busy_start[1])
@@ -291,8 +298,14 @@ def throughput(
         stop.set()
         thread.join()
     time.sleep(3)  # probes started in the window are recorded when they end
+    states = _task_states()
     results = ProbeResult.objects.filter(target_id__in=ids, at__gte=window_start, at__lt=window_end)
     count, ok = results.count(), results.filter(ok=True).count()
+    latencies = {
+        kind: statistics.median(values) if values else 0.0
+        for kind in (ProbeKind.DSQL, ProbeKind.API_HEALTH)
+        for values in [list(results.filter(target__kind=kind).values_list("latency_ms", flat=True))]
+    }
     rate = count / elapsed
     demand = len(ids) / INTERVAL_SECONDS
     Target.objects.filter(pk__in=ids).update(paused=True)
@@ -303,8 +316,10 @@ def throughput(
             round(rate, 1),
             "/s",
             f"{count} results in {elapsed:.0f} s ({ok} ok), {DSQL_TARGETS} DSQL + {URL_TARGETS} URL targets every "
-            f"{INTERVAL_SECONDS} s (demand {demand:.0f}/s); CPU of one core: {shares}; both cores "
-            f"{100 * machine:.0f} % busy",
+            f"{INTERVAL_SECONDS} s (demand {demand:.0f}/s, dispatched {dispatched_in_window / elapsed:.0f}/s, "
+            f"{leased} leased at the end; task states {states}); median latency DSQL "
+            f"{latencies[ProbeKind.DSQL]:.0f} ms, URL {latencies[ProbeKind.API_HEALTH]:.0f} ms; CPU of one core: "
+            f"{shares}; both cores {100 * machine:.0f} % busy",
         ),
         Figure(
             "worker_cpu_ms_per_probe",
@@ -379,6 +394,19 @@ def _machine_busy() -> tuple[int, int]:
     fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle, iowait
     return sum(fields) - idle, sum(fields)
+
+
+def _task_states() -> str:
+    """How the probe tasks of this run ended, from the result backend (REVOKED: expired in the queue)."""
+    import json as json_module
+    from collections import Counter
+
+    from dashboard.redis_client import redis_client
+
+    redis = redis_client()
+    keys = list(redis.scan_iter(match=f"{REDIS_PREFIX}celery-task-meta-*", count=1000))
+    states = Counter(json_module.loads(value)["status"] for value in redis.mget(keys) if value) if keys else Counter()
+    return ", ".join(f"{state} {count}" for state, count in states.most_common()) or "none stored"
 
 
 def _clear_redis() -> None:
