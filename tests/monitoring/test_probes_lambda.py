@@ -227,10 +227,22 @@ def test_the_health_url_is_up_when_the_api_reaches_dsql(sandbox, migrated, clust
         "status": "ok",
         "dsql_connected": True,
         "cluster_arn": cluster["arn"],
+        "dsql_expected": True,
     }
 
 
-def test_the_health_url_is_down_while_the_api_has_no_dsql(sandbox, sandbox_environment, lambda_configuration):
+def test_before_the_environment_has_dsql_an_api_serving_without_it_is_up(sandbox, sandbox_environment):
+    outcome = run_probe(health_target(sandbox_environment, sandbox.config.health_url))
+    assert outcome.ok is True and outcome.error == ""
+    assert outcome.details["status"] == "degraded" and outcome.details["dsql_expected"] is False
+
+
+def test_once_the_environment_has_dsql_an_api_without_it_is_down(
+    sandbox, sandbox_environment, cluster, lambda_configuration
+):
+    # The environment names a cluster, but the Lambda was never pointed at it.
+    sandbox_environment.dsql_cluster_identifier = cluster["identifier"]
+    sandbox_environment.save()
     outcome = run_probe(health_target(sandbox_environment, sandbox.config.health_url))
     assert outcome.ok is False
     assert outcome.error == "status degraded, DSQL not connected"

@@ -43,7 +43,7 @@ def probe_by_url(target: Target) -> ProbeOutcome:
             error=clean(reading.error or "unreachable"),
             details={"elapsed_ms": round(reading.elapsed_ms, 3)},
         )
-    return outcome_from_reading(reading, latency_ms=reading.elapsed_ms)
+    return outcome_from_reading(reading, latency_ms=reading.elapsed_ms, dsql_expected=dsql_expected(target))
 
 
 def probe_by_invoke(target: Target) -> ProbeOutcome:
@@ -72,7 +72,19 @@ def probe_by_invoke(target: Target) -> ProbeOutcome:
             details=details,
         )
     reading = reading_from_proxy_result(payload, latency)
-    return outcome_from_reading(reading, latency_ms=latency, phases=phases, cold_start=cold, details=details)
+    return outcome_from_reading(
+        reading,
+        latency_ms=latency,
+        phases=phases,
+        cold_start=cold,
+        details=details,
+        dsql_expected=dsql_expected(target),
+    )
+
+
+def dsql_expected(target: Target) -> bool:
+    """Before the environment has a DSQL cluster, the API answering "degraded: no DSQL" is its healthy state."""
+    return bool(target.environment.dsql_cluster_identifier)
 
 
 def api_gateway_event(health_path: str, environment: Environment) -> dict:
@@ -174,6 +186,7 @@ def outcome_from_reading(
     phases: dict[str, float] | None = None,
     cold_start: bool | None = None,
     details: dict[str, object] | None = None,
+    dsql_expected: bool = True,
 ) -> ProbeOutcome:
     phases = dict(phases or {})
     if reading.dsql_latency_ms is not None:
@@ -184,13 +197,16 @@ def outcome_from_reading(
         "status": reading.status,
         "dsql_connected": reading.dsql_connected,
         "cluster_arn": reading.cluster_arn,
+        "dsql_expected": dsql_expected,
     }
+    serving_without_dsql = not dsql_expected and reading.http_status == 200 and reading.status in ("ok", "degraded")
+    ok = reading.ok or serving_without_dsql
     return ProbeOutcome(
-        ok=reading.ok,
+        ok=ok,
         latency_ms=latency_ms,
         phases=phases,
         cold_start=cold_start,
-        error="" if reading.ok else clean(reading_problem(reading)),
+        error="" if ok else clean(reading_problem(reading)),
         details=facts,
     )
 
