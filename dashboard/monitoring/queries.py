@@ -30,7 +30,7 @@ from ..models import (
     Target,
     TargetStatus,
 )
-from .histogram import Histogram, bucket_value
+from .histogram import MAX_INDEX, Histogram, bucket_value
 from .stats import DAY, HOUR, floor_time
 
 # --- ranges of the target page ----------------------------------------------------------------------
@@ -467,7 +467,13 @@ def quantiles(histogram: Histogram, qs: tuple[float, ...]) -> list[float | None]
 
 def encoded_quantiles(encoded: list[int], qs: tuple[float, ...]) -> list[float | None]:
     """The same, straight from a rollup's encoded histogram: [index, count, ...] sorted by index."""
+    if len(encoded) == 2 and encoded[1] > 0:
+        # One histogram bucket (a minute of a steady target): every quantile is its value.
+        return [_BUCKET_VALUES[encoded[0]]] * len(qs)
     return _walk(list(zip(encoded[::2], encoded[1::2], strict=True)), qs)
+
+
+_BUCKET_VALUES = [bucket_value(index) for index in range(MAX_INDEX + 1)]
 
 
 def _walk(pairs: list[tuple[int, int]], qs: tuple[float, ...]) -> list[float | None]:
@@ -481,7 +487,7 @@ def _walk(pairs: list[tuple[int, int]], qs: tuple[float, ...]) -> list[float | N
     for index, count in pairs:
         seen += count
         while pending < len(ranks) and seen >= ranks[pending]:
-            found[pending] = bucket_value(index)
+            found[pending] = _BUCKET_VALUES[index]
             pending += 1
         if pending == len(ranks):
             break
@@ -497,15 +503,23 @@ def minute_cursor() -> datetime | None:
     return RollupCursor.objects.filter(resolution=Resolution.MINUTE).values_list("done_until", flat=True).first()
 
 
-def chart_points(target: Target, spec: RangeSpec, start: datetime, now: datetime) -> dict[datetime, _Point]:
-    """Buckets of `spec.resolution` from `start` to now: the stored rollups (hour and day rollups
-    include the bucket still filling), plus the raw results the rollup job has not folded yet."""
+_BUCKET_EPOCH = Func(
+    F("bucket"), template="EXTRACT(EPOCH FROM %(expressions)s)::bigint", output_field=BigIntegerField()
+)
+
+
+def chart_points(target: Target, spec: RangeSpec, start: datetime, now: datetime) -> dict[int, _Point]:
+    """Buckets of `spec.resolution` from `start` to now, keyed by their start in epoch seconds: the
+    stored rollups (hour and day rollups include the bucket still filling), plus the raw results the
+    rollup job has not folded yet."""
     first = floor_time(start, spec.step)
-    points: dict[datetime, _Point] = {}
-    # stats.series() with plain values: no model instances for up to 1,440 rows.
+    step = spec.resolution
+    points: dict[int, _Point] = {}
+    # stats.series() with plain values and the bucket as a number: neither model instances nor
+    # timestamps to parse for up to 1,440 rows.
     rollups = Rollup.objects.filter(
         target_id=target.pk, resolution=spec.resolution, bucket__gte=first, bucket__lt=now + spec.step
-    ).values_list("bucket", "count", "ok_count", "latency_count", "latency_sum", "histogram", "phase_sums")
+    ).values_list(_BUCKET_EPOCH, "count", "ok_count", "latency_count", "latency_sum", "histogram", "phase_sums")
     for bucket, *values in rollups.order_by("bucket"):
         point = points.setdefault(bucket, _Point())
         point.add_rollup(*values)
@@ -515,7 +529,8 @@ def chart_points(target: Target, spec: RangeSpec, start: datetime, now: datetime
         "at", "ok", "latency_ms", "phases"
     )
     for at, ok, latency, phases in fresh:
-        point = points.setdefault(floor_time(at, spec.step), _Point())
+        epoch = int(at.timestamp())
+        point = points.setdefault(epoch - epoch % step, _Point())
         point.add_result(ok, latency, phases)
     return points
 
@@ -532,17 +547,17 @@ def phase_names(points: Iterable[_Point]) -> list[str]:
     return phase_order(names)
 
 
-def chart_data(points: dict[datetime, _Point], spec: RangeSpec, gap_seconds: float) -> dict:
+def chart_data(points: dict[int, _Point], spec: RangeSpec, gap_seconds: float) -> dict:
     """Columns for uPlot: x in epoch seconds, then per-bucket avg/p50/p95/p99, uptime and phase averages.
     A null row goes in wherever no probe ran for longer than `gap_seconds`, so the lines break there."""
     buckets = sorted(points)
     phases = phase_names(points.values())
     columns: dict[str, list] = {name: [] for name in ("x", "avg", "p50", "p95", "p99", "uptime", "count", "failures")}
     phase_columns: dict[str, list] = {name: [] for name in phases}
-    previous: datetime | None = None
+    previous: int | None = None
     for bucket in buckets:
-        if previous is not None and (bucket - previous).total_seconds() > gap_seconds:
-            columns["x"].append((previous.timestamp() + bucket.timestamp()) / 2)
+        if previous is not None and bucket - previous > gap_seconds:
+            columns["x"].append((previous + bucket) / 2)
             for name in ("avg", "p50", "p95", "p99", "uptime", "count", "failures"):
                 columns[name].append(None)
             for name in phases:
@@ -550,7 +565,7 @@ def chart_data(points: dict[datetime, _Point], spec: RangeSpec, gap_seconds: flo
         previous = bucket
         point = points[bucket]
         p50, p95, p99 = point.quantiles((0.5, 0.95, 0.99))
-        columns["x"].append(bucket.timestamp())
+        columns["x"].append(bucket)
         columns["avg"].append(_round(point.latency_sum / point.latency_count) if point.latency_count else None)
         columns["p50"].append(_round(p50))
         columns["p95"].append(_round(p95))
