@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, Sum
+from django.utils import timezone
 
 from ..models import ProbeResult, Resolution, Rollup, RollupCursor, Target
 from .histogram import Histogram
-from .stats import DAY, HOUR, MINUTE, cover, floor_time, range_stats
+from .stats import DAY, HOUR, MINUTE, ROLLUP_FIELDS, RangeStats, cover, floor_time, range_stats
 
 # A result is recorded when its probe ends but filed under when it started: wait this long
 # before calling a minute complete, so late results still land in it.
@@ -30,30 +31,12 @@ PRUNE_BATCH = 5000
 PRUNE_MAX_BATCHES = 40
 SPARKLINE_HOURS = 24
 
-ROLLUP_UPDATE_FIELDS = [
-    "count",
-    "ok_count",
-    "latency_count",
-    "latency_min",
-    "latency_max",
-    "latency_sum",
-    "histogram",
-    "phase_sums",
-    "cold_count",
-    "cold_latency_sum",
-]
+# What an upsert rewrites: every column but the key.
+ROLLUP_UPDATE_FIELDS = list(ROLLUP_FIELDS[1:])
 
 
-class _Bucket:
-    """Accumulates results or finer rollups into one rollup row."""
-
-    def __init__(self) -> None:
-        self.count = self.ok_count = self.latency_count = self.cold_count = 0
-        self.latency_min: float | None = None
-        self.latency_max: float | None = None
-        self.latency_sum = self.cold_latency_sum = 0.0
-        self.histogram = Histogram()
-        self.phase_sums: dict[str, float] = defaultdict(float)
+class _Bucket(RangeStats):
+    """Accumulates raw results, or finer rollups, into one rollup row."""
 
     def add_result(self, ok: bool, latency: float | None, phases: dict, cold_start: bool | None) -> None:
         self.count += 1
@@ -67,29 +50,10 @@ class _Bucket:
         self.histogram.add(latency)
         for phase, ms in phases.items():
             if isinstance(ms, (int, float)):
-                self.phase_sums[phase] += ms
+                self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + ms
         if cold_start:
             self.cold_count += 1
             self.cold_latency_sum += latency
-
-    def add_rollup(self, rollup: Rollup) -> None:
-        self.count += rollup.count
-        self.ok_count += rollup.ok_count
-        self.latency_count += rollup.latency_count
-        self.latency_sum += rollup.latency_sum
-        for value, pick in ((rollup.latency_min, min), (rollup.latency_max, max)):
-            if value is not None:
-                current = self.latency_min if pick is min else self.latency_max
-                value = value if current is None else pick(current, value)
-                if pick is min:
-                    self.latency_min = value
-                else:
-                    self.latency_max = value
-        self.histogram.merge(rollup.histogram)
-        for phase, total in rollup.phase_sums.items():
-            self.phase_sums[phase] += total
-        self.cold_count += rollup.cold_count
-        self.cold_latency_sum += rollup.cold_latency_sum
 
     def row(self, target_id: int, resolution: int, bucket: datetime) -> Rollup:
         return Rollup(
@@ -174,11 +138,11 @@ def rollup_coarser(resolution: int) -> int:
         if end <= start:
             return 0
         buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
-        finer_rows = Rollup.objects.filter(resolution=finer, bucket__gte=start, bucket__lt=end).only(
-            "target_id", "bucket", *ROLLUP_UPDATE_FIELDS
+        finer_rows = Rollup.objects.filter(resolution=finer, bucket__gte=start, bucket__lt=end).values_list(
+            "bucket", *ROLLUP_FIELDS
         )
-        for rollup in finer_rows.iterator(chunk_size=5000):
-            buckets[(rollup.target_id, floor_time(rollup.bucket, step))].add_rollup(rollup)
+        for bucket, target_id, *values in finer_rows.iterator(chunk_size=5000):
+            buckets[(target_id, floor_time(bucket, step))].add_values(*values)
         _upsert([bucket.row(target_id, resolution, moment) for (target_id, moment), bucket in buckets.items()])
         cursor.done_until = min(end, floor_time(finer_done, step))
         cursor.save(update_fields=["done_until"])
@@ -223,8 +187,11 @@ def refresh_summaries(now: datetime, target_ids: list[int] | None = None) -> int
         target.p95_24h_ms = day.percentile(0.95)
         target.sparkline = sparklines.get(target.pk, [])
         target.summary_updated_at = now
-        target.changed_at = now
         updated.append(target)
+    # Stamped at the write, not the job's start: a live poll that already saw a later probe must still see this.
+    written_at = timezone.now()
+    for target in updated:
+        target.changed_at = written_at
     Target.objects.bulk_update(
         updated,
         ["uptime_24h", "uptime_7d", "uptime_30d", "p95_24h_ms", "sparkline", "summary_updated_at", "changed_at"],

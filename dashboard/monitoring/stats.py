@@ -36,24 +36,33 @@ class RangeStats:
     cold_count: int = 0
     cold_latency_sum: float = 0.0
 
-    def add(self, rollup: Rollup) -> None:
-        self.count += rollup.count
-        self.ok_count += rollup.ok_count
-        self.latency_count += rollup.latency_count
-        self.latency_sum += rollup.latency_sum
-        if rollup.latency_min is not None:
-            self.latency_min = (
-                rollup.latency_min if self.latency_min is None else min(self.latency_min, rollup.latency_min)
-            )
-        if rollup.latency_max is not None:
-            self.latency_max = (
-                rollup.latency_max if self.latency_max is None else max(self.latency_max, rollup.latency_max)
-            )
-        self.histogram.merge(rollup.histogram)
-        for phase, total in rollup.phase_sums.items():
+    def add_values(
+        self,
+        count: int,
+        ok_count: int,
+        latency_count: int,
+        latency_min: float | None,
+        latency_max: float | None,
+        latency_sum: float,
+        histogram: list[int],
+        phase_sums: dict[str, float],
+        cold_count: int,
+        cold_latency_sum: float,
+    ) -> None:
+        """One rollup's columns, in ROLLUP_FIELDS order (reading plain values skips building model objects)."""
+        self.count += count
+        self.ok_count += ok_count
+        self.latency_count += latency_count
+        self.latency_sum += latency_sum
+        if latency_min is not None:
+            self.latency_min = latency_min if self.latency_min is None else min(self.latency_min, latency_min)
+        if latency_max is not None:
+            self.latency_max = latency_max if self.latency_max is None else max(self.latency_max, latency_max)
+        self.histogram.merge(histogram)
+        for phase, total in phase_sums.items():
             self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + total
-        self.cold_count += rollup.cold_count
-        self.cold_latency_sum += rollup.cold_latency_sum
+        self.cold_count += cold_count
+        self.cold_latency_sum += cold_latency_sum
 
     @property
     def uptime(self) -> float | None:
@@ -136,8 +145,9 @@ def range_stats(target_ids: Iterable[int], start: datetime, end: datetime) -> di
     condition = _cover_filter(start, end)
     if condition is None or not ids:
         return stats
-    for rollup in Rollup.objects.filter(condition, target_id__in=ids).only(*ROLLUP_FIELDS).iterator(chunk_size=2000):
-        stats[rollup.target_id].add(rollup)
+    rows = Rollup.objects.filter(condition, target_id__in=ids).values_list(*ROLLUP_FIELDS)
+    for target_id, *values in rows.iterator(chunk_size=2000):
+        stats[target_id].add_values(*values)
     return stats
 
 
