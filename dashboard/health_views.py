@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from . import roles
 from .access import environment_for_operator, environment_for_viewer
-from .models import AuditEvent, Environment, Incident, ProbeKind, Target
+from .models import AuditEvent, Environment, Incident, Target
 from .monitoring import queries as q
 from .monitoring.stats import downtime_seconds, floor_time, incidents_overlapping, range_stats
 
@@ -227,7 +227,7 @@ def _summary_context(target: Target, spec: q.RangeSpec, now: datetime) -> dict:
         "downtime": q.format_duration(downtime_seconds(incidents, start, now, now)),
     }
     context = {"summary": summary}
-    if target.kind == ProbeKind.API_HEALTH:
+    if target.reports_cold_starts:
         context["cold_warm"] = {
             "cold_count": stats.cold_count,
             "warm_count": stats.latency_count - stats.cold_count,
@@ -258,7 +258,7 @@ def _range_context(target: Target, spec: q.RangeSpec, now: datetime) -> dict:
     }
     context = {"chart": chart, "events": events, "has_phases": bool(chart["phases"])}
     context.update(_summary_context(target, spec, now))
-    if target.kind == ProbeKind.API_HEALTH:
+    if target.reports_cold_starts:
         percentiles = q.cold_warm_percentiles(target, now)
         context["cold_warm"].update(
             {

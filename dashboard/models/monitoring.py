@@ -138,6 +138,11 @@ class Target(models.Model):
         return self.label or self.name
 
     @property
+    def reports_cold_starts(self) -> bool:
+        # Only an invoke's REPORT line says whether the function started cold.
+        return self.kind == ProbeKind.API_HEALTH and self.health_method == HealthMethod.INVOKE
+
+    @property
     def shown_status(self) -> str:
         return TargetStatus.PAUSED if self.paused else self.status
 

@@ -599,8 +599,8 @@ class PercentileCont(Aggregate):
 
 def cold_warm_percentiles(target: Target, now: datetime) -> dict[str, dict]:
     """p50/p95 of cold and warm invokes over the raw results of the last 48 h: exact, one bounded
-    query (the target's results in the window, on the (target, -at) index). API health targets only."""
-    if target.kind != ProbeKind.API_HEALTH:
+    query (the target's results in the window, on the (target, -at) index). Targets probed by invoke only."""
+    if not target.reports_cold_starts:
         return {}
     rows = (
         ProbeResult.objects.filter(target=target, at__gte=now - COLD_WARM_WINDOW, latency_ms__isnull=False)

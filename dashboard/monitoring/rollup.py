@@ -18,8 +18,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from ..models import ProbeResult, Resolution, Rollup, RollupCursor, Target
-from .histogram import Histogram
-from .stats import DAY, HOUR, MINUTE, ROLLUP_FIELDS, RangeStats, cover, floor_time, range_stats
+from .stats import DAY, HOUR, MINUTE, ROLLUP_FIELDS, RangeStats, cover, floor_time, range_stats, rolled_up_until
 
 # A result is recorded when its probe ends but filed under when it started: wait this long
 # before calling a minute complete, so late results still land in it.
@@ -37,23 +36,6 @@ ROLLUP_UPDATE_FIELDS = list(ROLLUP_FIELDS[1:])
 
 class _Bucket(RangeStats):
     """Accumulates raw results, or finer rollups, into one rollup row."""
-
-    def add_result(self, ok: bool, latency: float | None, phases: dict, cold_start: bool | None) -> None:
-        self.count += 1
-        self.ok_count += ok
-        if latency is None:
-            return
-        self.latency_count += 1
-        self.latency_sum += latency
-        self.latency_min = latency if self.latency_min is None else min(self.latency_min, latency)
-        self.latency_max = latency if self.latency_max is None else max(self.latency_max, latency)
-        self.histogram.add(latency)
-        for phase, ms in phases.items():
-            if isinstance(ms, (int, float)):
-                self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + ms
-        if cold_start:
-            self.cold_count += 1
-            self.cold_latency_sum += latency
 
     def row(self, target_id: int, resolution: int, bucket: datetime) -> Rollup:
         return Rollup(
@@ -166,25 +148,21 @@ def refresh_summaries(now: datetime, target_ids: list[int] | None = None) -> int
     ids = list(targets.values_list("pk", flat=True))
     if not ids:
         return 0
-    cursor = RollupCursor.objects.filter(resolution=Resolution.MINUTE).values_list("done_until", flat=True).first()
+    cursor = rolled_up_until()
     settled = min(now, cursor or now - 30 * DAY)
     tail = _recent_results(ids, settled, now)
     uptimes = {
         label: _uptimes(ids, now - span, settled, tail)
         for label, span in (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
     }
-    last_day = range_stats(ids, now - DAY, settled)
+    last_day = range_stats(ids, now - DAY, now)
     sparklines = _sparklines(ids, now, tail)
     updated = []
     for target in Target.objects.filter(pk__in=ids).only("pk"):
-        recent = tail.get(target.pk)
-        day = last_day[target.pk]
-        if recent:
-            day.histogram.merge(recent.histogram.encode())
         target.uptime_24h = uptimes["24h"].get(target.pk)
         target.uptime_7d = uptimes["7d"].get(target.pk)
         target.uptime_30d = uptimes["30d"].get(target.pk)
-        target.p95_24h_ms = day.percentile(0.95)
+        target.p95_24h_ms = last_day[target.pk].percentile(0.95)
         target.sparkline = sparklines.get(target.pk, [])
         target.summary_updated_at = now
         updated.append(target)
@@ -205,7 +183,6 @@ class _Recent:
 
     def __init__(self) -> None:
         self.count = self.ok_count = 0
-        self.histogram = Histogram()
         self.hourly: dict[datetime, list[float]] = defaultdict(list)
 
 
@@ -219,7 +196,6 @@ def _recent_results(ids: list[int], start: datetime, end: datetime) -> dict[int,
         entry.count += 1
         entry.ok_count += ok
         if latency is not None:
-            entry.histogram.add(latency)
             entry.hourly[floor_time(at, HOUR)].append(latency)
     return recent
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
-from ..models import Incident, Resolution, Rollup
+from ..models import Incident, ProbeResult, Resolution, Rollup, RollupCursor
 from .histogram import Histogram
 
 MINUTE = timedelta(minutes=1)
@@ -63,6 +63,24 @@ class RangeStats:
             self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + total
         self.cold_count += cold_count
         self.cold_latency_sum += cold_latency_sum
+
+    def add_result(self, ok: bool, latency: float | None, phases: dict, cold_start: bool | None) -> None:
+        """One raw probe result."""
+        self.count += 1
+        self.ok_count += ok
+        if latency is None:
+            return
+        self.latency_count += 1
+        self.latency_sum += latency
+        self.latency_min = latency if self.latency_min is None else min(self.latency_min, latency)
+        self.latency_max = latency if self.latency_max is None else max(self.latency_max, latency)
+        self.histogram.add(latency)
+        for phase, ms in phases.items():
+            if isinstance(ms, (int, float)):
+                self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + ms
+        if cold_start:
+            self.cold_count += 1
+            self.cold_latency_sum += latency
 
     @property
     def uptime(self) -> float | None:
@@ -139,16 +157,29 @@ def _cover_filter(start: datetime, end: datetime) -> Q | None:
 
 
 def range_stats(target_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, RangeStats]:
-    """History of each target over [start, end); a target with no rollups gets an empty RangeStats."""
+    """History of each target over [start, end): rollups up to where the rollup job has got, raw
+    results after that (a few minutes at most). A target without history gets an empty RangeStats."""
     ids = list(target_ids)
     stats = {target_id: RangeStats() for target_id in ids}
-    condition = _cover_filter(start, end)
-    if condition is None or not ids:
+    if not ids or end <= start:
         return stats
-    rows = Rollup.objects.filter(condition, target_id__in=ids).values_list(*ROLLUP_FIELDS)
-    for target_id, *values in rows.iterator(chunk_size=2000):
-        stats[target_id].add_values(*values)
+    settled = rolled_up_until()
+    condition = _cover_filter(start, min(end, settled)) if settled else None
+    if condition is not None:
+        rows = Rollup.objects.filter(condition, target_id__in=ids).values_list(*ROLLUP_FIELDS)
+        for target_id, *values in rows.iterator(chunk_size=2000):
+            stats[target_id].add_values(*values)
+    recent = ProbeResult.objects.filter(target_id__in=ids, at__gte=max(start, settled or start), at__lt=end)
+    for target_id, ok, latency, phases, cold_start in recent.values_list(
+        "target_id", "ok", "latency_ms", "phases", "cold_start"
+    ).iterator(chunk_size=2000):
+        stats[target_id].add_result(ok, latency, phases, cold_start)
     return stats
+
+
+def rolled_up_until() -> datetime | None:
+    """Results before this are in the minute rollups; None before the rollup job first ran."""
+    return RollupCursor.objects.filter(resolution=Resolution.MINUTE).values_list("done_until", flat=True).first()
 
 
 ROLLUP_FIELDS = (

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import Attempt, Environment, HealthMethod, ProbeKind, Resolution, Rollup, RollupCursor, Target
+from ..models import Attempt, Environment, ProbeKind, Resolution, Rollup, RollupCursor, Target
 from ..monitoring.histogram import Histogram
 from ..monitoring.stats import RangeStats, downtime_seconds, floor_time, incidents_overlapping, range_stats
 from .periods import Period
@@ -81,7 +81,7 @@ def _target_row(
     previous_p95 = _ms(previous.percentile(PERCENTILES["p95"]))
     uptime = _pct(stats.ok_count, stats.count)
     previous_uptime = _pct(previous.ok_count, previous.count)
-    lambda_like = target.kind == ProbeKind.API_HEALTH and target.health_method == HealthMethod.INVOKE
+    lambda_like = target.reports_cold_starts
     return {
         "id": target.pk,
         "name": target.display_name,

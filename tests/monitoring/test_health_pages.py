@@ -23,6 +23,7 @@ from dashboard.models import (
     ProbeKind,
     Resolution,
     Rollup,
+    RollupCursor,
     Step,
     Target,
     TargetStatus,
@@ -381,6 +382,11 @@ def test_detail_without_history(viewer_client, environment):
 def test_detail_of_a_year_reads_day_rollups_with_bounded_queries(viewer_client, environment):
     target = make_target(environment, "a-year")
     today = floor_time(timezone.now(), DAY)
+
+    # Rollups exist once the rollup job has run: it leaves its cursor.
+    RollupCursor.objects.update_or_create(
+        resolution=Resolution.MINUTE, defaults={"done_until": floor_time(timezone.now(), MINUTE)}
+    )
 
     def add_days(days: int):
         Rollup.objects.filter(target=target).delete()
