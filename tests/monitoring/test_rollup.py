@@ -125,3 +125,14 @@ def test_summaries_count_each_result_once_across_rollups_and_the_raw_tail(target
     assert target.uptime_24h == pytest.approx(raw.filter(ok=True).count() / raw.count())
     last_hour = raw.filter(at__gte=START + timedelta(hours=1)).values_list("latency_ms", flat=True)
     assert target.sparkline[-1] == pytest.approx(sum(last_hour) / len(last_hour), abs=0.01)
+
+
+def test_a_range_reaching_past_the_rollups_adds_the_raw_results_since(target):
+    seed_two_hours(target)
+    rollup_all(START + timedelta(minutes=60))  # minutes settled up to 57:30 -> 57
+    end = START + timedelta(hours=2)
+    raw = ProbeResult.objects.filter(target=target, at__gte=START, at__lt=end)
+    stats = range_stats([target.pk], START, end)[target.pk]
+    assert (stats.count, stats.ok_count) == (raw.count(), raw.filter(ok=True).count()) == (240, 216)
+    assert stats.latency_sum == sum(raw.values_list("latency_ms", flat=True))
+    assert stats.phase_sums == {"connect": stats.latency_sum}
