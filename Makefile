@@ -17,7 +17,8 @@ export AWS_SECRET_ACCESS_KEY := sandbox
 endif
 
 # Local runs: debug on, so no SECRET_KEY is needed and static files are served by whitenoise from source.
-RUN_ENV := DEBUG=1 PORT=$(PORT)
+# honcho gives each process its own PORT, so links in emails name the web port explicitly.
+RUN_ENV := DEBUG=1 PORT=$(PORT) VELAOPS_BASE_URL=http://127.0.0.1:$(PORT)
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= vela-demo-operator
 ADMIN_USER ?= admin
