@@ -1,6 +1,7 @@
 """What the offline sandbox environment gets from reports and alerts: a daily report schedule, alert
-settings mailing a local address, and one example report in its archive (made by the next run of the
-minute job, so seeding stays quick and the suite's seeds start no work)."""
+settings mailing a local address, and one example report in its archive: the sandbox's first minutes of
+probing, generated once they are over (by the minute job, so seeding stays quick and the suite's seeds
+start no work)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .periods import custom_period
 from .service import report_request_create
 
 SANDBOX_MAILBOX = "ops@sandbox.invalid"
+EXAMPLE_REPORT_SPAN = timedelta(minutes=5)
 
 
 def sandbox_reporting(environment: Environment) -> None:
@@ -33,7 +35,10 @@ def sandbox_reporting(environment: Environment) -> None:
     )
     if not environment.reports.exists() and not ReportRequest.objects.filter(environment=environment).exists():
         now = timezone.now().replace(second=0, microsecond=0)
-        # Queued without a message: the minute job sends it to a worker.
+        # Queued without a message: the minute job sends it to a worker, which waits for the period to end.
         report_request_create(
-            environment=environment, period=custom_period(now - timedelta(hours=24), now), enqueue=False
+            environment=environment,
+            period=custom_period(now, now + EXAMPLE_REPORT_SPAN),
+            enqueue=False,
+            wait_for_history=True,
         )

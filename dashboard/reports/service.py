@@ -50,8 +50,10 @@ def report_request_create(
     recipients: list[str] | None = None,
     formats: list[str] | None = None,
     enqueue: bool = True,
+    wait_for_history: bool = False,
 ) -> ReportRequest:
-    """Ask for a report of any period; a worker generates it (and emails it to `recipients`, if any)."""
+    """Ask for a report of any period; a worker generates it (and emails it to `recipients`, if any).
+    With `wait_for_history`, not before the period has ended and its history is rolled up."""
     request = ReportRequest.objects.create(
         environment=environment,
         kind=period.kind,
@@ -62,6 +64,7 @@ def report_request_create(
         recipients=list(recipients or []),
         formats=list(formats if formats is not None else [ReportFormat.PDF]),
         enqueued_at=timezone.now() if enqueue else None,
+        wait_for_history=wait_for_history,
     )
     if enqueue:
         _enqueue(request.pk)

@@ -2,9 +2,10 @@
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from dashboard.models import AlertSettings, Report, ReportRequest, ReportSchedule
-from dashboard.reports.sandbox import SANDBOX_MAILBOX, sandbox_reporting
+from dashboard.reports.sandbox import EXAMPLE_REPORT_SPAN, SANDBOX_MAILBOX, sandbox_reporting
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +52,6 @@ def test_the_sandbox_gets_a_daily_schedule_alerts_and_an_example_report_request(
     assert AlertSettings.objects.get(environment=env_a).emails == [SANDBOX_MAILBOX]
     request = ReportRequest.objects.get(environment=env_a)
     assert request.status == "queued" and request.enqueued_at is None  # the minute job sends it to a worker
+    # The example covers the sandbox's first minutes of probing and waits until they are over and rolled up.
+    assert request.wait_for_history and request.period_end - request.period_start == EXAMPLE_REPORT_SPAN
+    assert request.period_end > timezone.now()
