@@ -82,6 +82,7 @@ def main() -> None:
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "commit": _commit(),
         "quick": options.quick,
         "seconds": round(time.monotonic() - started, 1),
         "sections": info,
@@ -106,6 +107,16 @@ def main() -> None:
     failed = [f.name for f in figures if f.verdict() == "FAIL"]
     if failed:
         print(f"below goal: {', '.join(failed)}")
+
+
+def _commit() -> str:
+    """The commit measured, marked dirty when the work tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=http.ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=http.ROOT, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return head.stdout.strip() + (" (dirty)" if dirty.stdout.strip() else "")
 
 
 if __name__ == "__main__":
