@@ -6,7 +6,8 @@
   the two requested alternately in the same run, medians;
 - detail_ms_1y (and 24h, 7d, 30d for information): a target's page with ?range=..., cycling over
   DETAIL_TARGETS targets of bench-1y;
-- live_poll_p95_ms_50_clients: 50 pollers of the overview's live partial, each polling every
+- live_poll_p95_ms_50_clients: 50 pollers of the overview's live partial, each with its own session and
+  connection, each polling every
   POLL_SECONDS with the `since` its last answer gave it, while a thread records a result every second
   for a random target (so some polls answer 204 and some a few changed rows); p95 of every poll. Then
   the same at the production rate (1,000 targets probed every 30 s, the page's own 5 s poll), for
@@ -169,10 +170,12 @@ def _hidden(html: str, name: str) -> str:
 def _poll_run(
     session: requests.Session, base: str, environment, state: dict, interval: float, writes_per_second: float
 ) -> tuple[list[float], list[int], int]:
-    """POLLERS threads, each its own connection, polling for POLL_DURATION seconds; a writer thread
-    records ok results for random targets meanwhile. They share one login: 50 password hashes would
-    only slow the start."""
+    """POLLERS threads, each its own connection and session, polling for POLL_DURATION seconds; a writer
+    thread records ok results for random targets meanwhile."""
+    from django.conf import settings
+    from django.contrib.auth.models import User
     from django.db import connection
+    from django.test import Client
     from django.utils import timezone
 
     from dashboard.models import Target
@@ -186,16 +189,34 @@ def _poll_run(
     lock = threading.Lock()
     writes = [0]
 
-    def poller() -> None:
+    # Each poller logged in with a session of its own, made the way a login makes one but without the
+    # password hash (50 of those would only slow the start).
+    user = User.objects.get(username=http.USERNAME)
+    session_keys = []
+    for _ in range(POLLERS):
+        django_client = Client()
+        django_client.force_login(user)
+        session_keys.append(django_client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+    errors: list[BaseException] = []
+
+    def poller(session_key: str) -> None:
+        try:
+            poll(session_key)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    def poll(session_key: str) -> None:
         client = requests.Session()
         client.headers.update(session.headers)
-        client.cookies.update(session.cookies)
+        client.cookies.set(settings.SESSION_COOKIE_NAME, session_key)
         mine = dict(state)
         stop.wait(random.uniform(0, interval))  # the pages were opened at different moments
         while not stop.is_set():
             tick = time.monotonic()
             started = time.perf_counter()
-            response = client.get(live, params=mine, headers=HTMX)
+            response = client.get(live, params=mine, headers=HTMX, allow_redirects=False)
             elapsed = (time.perf_counter() - started) * 1000
             assert response.status_code in (200, 204), (response.status_code, response.text[:300])
             if response.status_code == 200:
@@ -219,13 +240,15 @@ def _poll_run(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=poller) for _ in range(POLLERS)]
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=poller, args=(k,)) for k in session_keys]
     for thread in threads:
         thread.start()
     time.sleep(POLL_DURATION)
     stop.set()
     for thread in threads:
         thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} pollers failed") from errors[0]
     return timings, statuses, writes[0]
 
 

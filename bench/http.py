@@ -32,6 +32,8 @@ SERVER_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1
 USERNAME = "bench"
 PASSWORD = "bench-password-1"
 WORKERS = 2  # one per core of the development machine
+# One key for the whole run, inherited by every process it starts: sessions made by one are valid in all.
+os.environ.setdefault("BENCH_SECRET_KEY", secrets.token_urlsafe(50))
 
 
 def database_url(name: str) -> str:
@@ -89,7 +91,7 @@ def app_environ(url: str, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "velaops.settings",
         "DATABASE_URL": url,
         "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
+        "SECRET_KEY": os.environ["BENCH_SECRET_KEY"],
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
