@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import task_revoked
 from django.conf import settings
 from django.utils import timezone
 
@@ -35,3 +36,11 @@ def run_probe(target_id: int) -> bool | None:
     outcome = probe(target)
     record_outcome(target_id, started_at, outcome)
     return outcome.ok
+
+
+@task_revoked.connect(dispatch_uid="release_lease_of_a_dropped_probe")
+def _release_lease_of_a_dropped_probe(sender=None, request=None, **kwargs) -> None:
+    # A probe that waited past its expiry is dropped by the worker: free its target for the next
+    # dispatch now, rather than when the lease (timeout + margin) runs out and holds a slot of the cap.
+    if getattr(sender, "name", "") == run_probe.name and request is not None and request.args:
+        release_lease(request.args[0])

@@ -3,12 +3,15 @@ worker process (the probes queue, a thread pool) on the real Redis broker runs t
 sandbox, and the results land in PostgreSQL."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from dashboard.models import ProbeKind, ProbeResult, Target, TargetStatus
-from tasks.probes import dispatch_probes
+from dashboard.monitoring.dispatch import claim_due_targets
+from tasks.probes import dispatch_probes, run_probe
 from tests.fixtures.workers import running_worker
 from tests.sandbox.helpers import create_active_dsql_cluster
 
@@ -74,3 +77,15 @@ def test_a_missing_resource_opens_an_incident_through_the_worker(sandbox, probe_
     incident = target.incidents.get()
     assert target.status == TargetStatus.DOWN
     assert "vela-missing" in incident.cause and incident.is_open
+
+
+def test_a_probe_dropped_for_waiting_too_long_frees_its_target_at_once(sandbox, probe_worker):
+    environment = sandbox.seed_environment()
+    Target.objects.filter(environment=environment).update(paused=True)
+    target = Target.objects.create(environment=environment, kind=ProbeKind.DYNAMODB, name="vela-users-2")
+    [claim] = claim_due_targets(timezone.now(), max_in_flight=10)
+    assert claim.target_id == target.pk
+    # As if it had sat in the queue past its interval: the worker drops it instead of running it late.
+    run_probe.apply_async((target.pk,), expires=timezone.now() - timedelta(seconds=1))
+    wait_for(lambda: Target.objects.get(pk=target.pk).lease_until is None)
+    assert not ProbeResult.objects.filter(target=target).exists()
