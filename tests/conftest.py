@@ -21,6 +21,21 @@ def _delete_redis_keys_of_this_run():
         client.delete(*keys)
 
 
+def clear_django_cache() -> None:
+    """Delete this run's cache entries (Django's RedisCache.clear() would flush the whole Redis database)."""
+    client = redis_client()
+    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}cache:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: history a test rewrites must not be read from an earlier one."""
+    clear_django_cache()
+    yield
+
+
 def make_user(username: str, role: str | None):
     # Transactional tests truncate every table, the data migration's groups included.
     roles.install_groups(Group, Permission)

@@ -26,12 +26,11 @@ from ..models import (
     ProbeResult,
     Resolution,
     Rollup,
-    RollupCursor,
     Target,
     TargetStatus,
 )
 from .histogram import MAX_INDEX, Histogram, bucket_value
-from .stats import DAY, HOUR, floor_time
+from .stats import DAY, HOUR, floor_time, rolled_up_until
 
 # --- ranges of the target page ----------------------------------------------------------------------
 
@@ -498,11 +497,6 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def minute_cursor() -> datetime | None:
-    """Minute rollups exist for everything before this; later results are only raw so far."""
-    return RollupCursor.objects.filter(resolution=Resolution.MINUTE).values_list("done_until", flat=True).first()
-
-
 _BUCKET_EPOCH = Func(
     F("bucket"), template="EXTRACT(EPOCH FROM %(expressions)s)::bigint", output_field=BigIntegerField()
 )
@@ -523,7 +517,7 @@ def chart_points(target: Target, spec: RangeSpec, start: datetime, now: datetime
     for bucket, *values in rollups.order_by("bucket"):
         point = points.setdefault(bucket, _Point())
         point.add_rollup(*values)
-    folded_until = minute_cursor()
+    folded_until = rolled_up_until()
     fresh_from = max(first, now - FRESH_WINDOW, folded_until or first)
     fresh = ProbeResult.objects.filter(target_id=target.pk, at__gte=fresh_from).values_list(
         "at", "ok", "latency_ms", "phases"

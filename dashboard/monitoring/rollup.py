@@ -14,11 +14,22 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from ..models import ProbeResult, Resolution, Rollup, RollupCursor, Target
-from .stats import DAY, HOUR, MINUTE, ROLLUP_FIELDS, RangeStats, cover, floor_time, range_stats, rolled_up_until
+from .stats import (
+    DAY,
+    HOUR,
+    MINUTE,
+    ROLLUP_FIELDS,
+    RangeStats,
+    cover,
+    floor_time,
+    range_stats,
+    rolled_up_until,
+    spans_filter,
+)
 
 # A result is recorded when its probe ends but filed under when it started: wait this long
 # before calling a minute complete, so late results still land in it.
@@ -203,9 +214,7 @@ def _recent_results(ids: list[int], start: datetime, end: datetime) -> dict[int,
 def _uptimes(ids: list[int], start: datetime, settled: datetime, tail: dict[int, _Recent]) -> dict[int, float]:
     # Summed in the database: only one row per target crosses the wire.
     probes = {target_id: [entry.count, entry.ok_count] for target_id, entry in tail.items()}
-    condition = Q()
-    for resolution, lo, hi in cover(start, settled):
-        condition |= Q(resolution=resolution, bucket__gte=lo, bucket__lt=hi)
+    condition = spans_filter(cover(start, settled))
     if condition:
         totals = (
             Rollup.objects.filter(condition, target_id__in=ids)

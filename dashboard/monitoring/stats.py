@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Q
 
 from ..models import Incident, ProbeResult, Resolution, Rollup, RollupCursor
@@ -19,6 +20,7 @@ from .histogram import Histogram
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+SETTLED_DAYS_CACHE_SECONDS = 3600
 
 
 @dataclass
@@ -81,6 +83,21 @@ class RangeStats:
         if cold_start:
             self.cold_count += 1
             self.cold_latency_sum += latency
+
+    def absorb(self, other: RangeStats) -> None:
+        """Add another range's figures (disjoint from this one's) into this one."""
+        self.add_values(
+            other.count,
+            other.ok_count,
+            other.latency_count,
+            other.latency_min,
+            other.latency_max,
+            other.latency_sum,
+            other.histogram.encode(),
+            other.phase_sums,
+            other.cold_count,
+            other.cold_latency_sum,
+        )
 
     @property
     def uptime(self) -> float | None:
@@ -146,10 +163,8 @@ def cover(start: datetime, end: datetime) -> list[tuple[int, datetime, datetime]
     return spans
 
 
-def _cover_filter(start: datetime, end: datetime) -> Q | None:
-    spans = cover(start, end)
-    if not spans:
-        return None
+def spans_filter(spans: Iterable[tuple[int, datetime, datetime]]) -> Q:
+    """Rollup rows of the given (resolution, from, to) spans; an empty Q for no spans."""
     condition = Q()
     for resolution, lo, hi in spans:
         condition |= Q(resolution=resolution, bucket__gte=lo, bucket__lt=hi)
@@ -164,17 +179,52 @@ def range_stats(target_ids: Iterable[int], start: datetime, end: datetime) -> di
     if not ids or end <= start:
         return stats
     settled = rolled_up_until()
-    condition = _cover_filter(start, min(end, settled)) if settled else None
-    if condition is not None:
+    spans = cover(start, min(end, settled)) if settled else []
+    for target_id, done in _settled_days(ids, spans).items():
+        stats[target_id].absorb(done)
+    condition = spans_filter(spans)
+    if condition:
         rows = Rollup.objects.filter(condition, target_id__in=ids).values_list(*ROLLUP_FIELDS)
-        for target_id, *values in rows.iterator(chunk_size=2000):
+        for target_id, *values in _rows(rows, len(ids)):
             stats[target_id].add_values(*values)
     recent = ProbeResult.objects.filter(target_id__in=ids, at__gte=max(start, settled or start), at__lt=end)
-    for target_id, ok, latency, phases, cold_start in recent.values_list(
-        "target_id", "ok", "latency_ms", "phases", "cold_start"
-    ).iterator(chunk_size=2000):
+    for target_id, ok, latency, phases, cold_start in _rows(
+        recent.values_list("target_id", "ok", "latency_ms", "phases", "cold_start"), len(ids)
+    ):
         stats[target_id].add_result(ok, latency, phases, cold_start)
     return stats
+
+
+def _settled_days(ids: list[int], spans: list[tuple[int, datetime, datetime]]) -> dict[int, RangeStats]:
+    """The whole days of `spans` but the newest, read through the cache: their rollups no longer change,
+    and a year of them is most of what a long range costs. Takes those days out of `spans`."""
+    for position, (resolution, lo, hi) in enumerate(spans):
+        if resolution == Resolution.DAY and hi - lo > DAY:
+            # The newest day stays out of the cache: its row may still be rewritten by the job now running.
+            spans[position] = (resolution, hi - DAY, hi)
+            break
+    else:
+        return {}
+    days = f"{int(lo.timestamp())}:{int((hi - DAY).timestamp())}"
+    keys = {f"range-days:{target_id}:{days}": target_id for target_id in ids}
+    found = cache.get_many(list(keys))
+    missing = [target_id for key, target_id in keys.items() if key not in found]
+    if missing:
+        fresh = {target_id: RangeStats() for target_id in missing}
+        rows = Rollup.objects.filter(
+            target_id__in=missing, resolution=Resolution.DAY, bucket__gte=lo, bucket__lt=hi - DAY
+        ).values_list(*ROLLUP_FIELDS)
+        for target_id, *values in _rows(rows, len(missing)):
+            fresh[target_id].add_values(*values)
+        additions = {key: fresh[target_id] for key, target_id in keys.items() if target_id in fresh}
+        cache.set_many(additions, timeout=SETTLED_DAYS_CACHE_SECONDS)
+        found.update(additions)
+    return {keys[key]: value for key, value in found.items()}
+
+
+def _rows(queryset, targets: int):
+    # A server-side cursor costs round trips; only worth it when many targets make a large result.
+    return queryset.iterator(chunk_size=5000) if targets > 20 else queryset
 
 
 def rolled_up_until() -> datetime | None:

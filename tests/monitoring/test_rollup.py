@@ -136,3 +136,17 @@ def test_a_range_reaching_past_the_rollups_adds_the_raw_results_since(target):
     assert (stats.count, stats.ok_count) == (raw.count(), raw.filter(ok=True).count()) == (240, 216)
     assert stats.latency_sum == sum(raw.values_list("latency_ms", flat=True))
     assert stats.phase_sums == {"connect": stats.latency_sum}
+
+
+def test_settled_days_are_read_once_then_from_the_cache(target, django_assert_num_queries):
+    today = datetime(2026, 11, 20, tzinfo=UTC)
+    Rollup.objects.bulk_create(
+        Rollup(target=target, resolution=Resolution.DAY, bucket=today - n * timedelta(days=1), count=100, ok_count=99)
+        for n in range(1, 11)
+    )
+    RollupCursor.objects.create(resolution=Resolution.MINUTE, done_until=today + timedelta(hours=5))
+    start, end = today - timedelta(days=10), today + timedelta(hours=5)
+    first = range_stats([target.pk], start, end)[target.pk]
+    with django_assert_num_queries(3):  # cursor, the newest day with the edges, raw since the cursor
+        again = range_stats([target.pk], start, end)[target.pk]
+    assert (first.count, first.ok_count) == (again.count, again.ok_count) == (1000, 990)
