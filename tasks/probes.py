@@ -13,7 +13,7 @@ from dashboard.monitoring.probes import run_probe as probe
 from dashboard.monitoring.recording import record_outcome
 
 
-@shared_task(name="tasks.probes.dispatch_probes", soft_time_limit=20, time_limit=30)
+@shared_task(name="tasks.probes.dispatch_probes", soft_time_limit=20, time_limit=30, ignore_result=True)
 def dispatch_probes() -> int:
     claims = claim_due_targets(timezone.now(), settings.PROBE_MAX_IN_FLIGHT)
     for claim in claims:
@@ -26,7 +26,8 @@ def dispatch_probes() -> int:
     return len(claims)
 
 
-@shared_task(name="tasks.probes.run_probe", soft_time_limit=150, time_limit=180)
+# Results live in ProbeResult rows; storing a return value in the result backend too would cost every probe a write.
+@shared_task(name="tasks.probes.run_probe", soft_time_limit=150, time_limit=180, ignore_result=True)
 def run_probe(target_id: int) -> bool | None:
     target = Target.objects.select_related("environment").filter(pk=target_id, paused=False).first()
     if target is None:
