@@ -35,7 +35,7 @@ import psycopg
 
 from . import http
 
-SEED_VERSION = 1
+SEED_VERSION = 2  # 2: rollups carry their own p50/p95/p99
 MAX_AGE = timedelta(hours=float(os.environ.get("BENCH_SEED_MAX_AGE_HOURS", "24")))
 YEAR = timedelta(days=365)
 RAW_SPAN = timedelta(hours=48)
@@ -285,10 +285,16 @@ class _Loader:
             GROUP BY 1, 2, 3
         ), sums AS (
             SELECT resolution, profile, variant, count(*)::int AS n, count(*) FILTER (WHERE failed)::int AS failures,
-                min(ms) AS lmin, max(ms) AS lmax, sum(ms) AS lsum
+                min(ms) AS lmin, max(ms) AS lmax, sum(ms) AS lsum,
+                -- the bucket's own quantiles as the app stores them: nearest rank over the histogram's
+                -- buckets, each read as its geometric midpoint (histogram.bucket_value)
+                percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+                    ORDER BY LEAST(200, 1 + floor(ln(GREATEST(ms, 0.01) / 0.01) / ln(1.1)))::int) AS qi
             FROM samples GROUP BY 1, 2, 3
         )
-        SELECT s.*, h.histogram,
+        SELECT s.resolution, s.profile, s.variant, s.n, s.failures, s.lmin, s.lmax, s.lsum,
+            0.01 * power(1.1, s.qi[1] - 0.5) AS p50, 0.01 * power(1.1, s.qi[2] - 0.5) AS p95,
+            0.01 * power(1.1, s.qi[3] - 0.5) AS p99, h.histogram,
             coalesce((SELECT jsonb_object_agg(key, round((value::float * s.lsum)::numeric, 3))
                       FROM jsonb_each_text(p.phases)), '{{}}'::jsonb) AS phase_sums
         FROM sums s JOIN histograms h USING (resolution, profile, variant) JOIN bench_median p USING (profile);
@@ -375,9 +381,9 @@ class _Loader:
         t = self.tables
         return f"""
         INSERT INTO {t["rollup"]} (target_id, resolution, bucket, count, ok_count, latency_count, latency_min,
-            latency_max, latency_sum, histogram, phase_sums, cold_count, cold_latency_sum)
+            latency_max, latency_sum, histogram, phase_sums, cold_count, cold_latency_sum, p50_ms, p95_ms, p99_ms)
         SELECT p.target_id, %(resolution)s, b.bucket, pt.n, pt.n - pt.failures, pt.n, pt.lmin, pt.lmax, pt.lsum,
-            pt.histogram, pt.phase_sums, 0, 0
+            pt.histogram, pt.phase_sums, 0, 0, pt.p50, pt.p95, pt.p99
         FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - %(step)s::interval, %(step)s::interval)
             AS b(bucket)
         CROSS JOIN bench_profile p

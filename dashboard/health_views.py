@@ -210,7 +210,7 @@ def _status_context(request: HttpRequest, target: Target, now: datetime) -> dict
 def _summary_context(target: Target, spec: q.RangeSpec, now: datetime) -> dict:
     start = now - spec.span
     stats = range_stats([target.pk], start, now)[target.pk]
-    p50, p95, p99 = q.quantiles(stats.histogram, (0.5, 0.95, 0.99))
+    p50, p95, p99 = stats.histogram.percentiles(*q.CHART_QUANTILES)
     incidents = incidents_overlapping([target.pk], start, now)
     summary = {
         "uptime": q.format_uptime(stats.uptime),

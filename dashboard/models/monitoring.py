@@ -200,6 +200,11 @@ class Rollup(models.Model):
     phase_sums = models.JSONField(default=dict)
     cold_count = models.IntegerField(default=0)
     cold_latency_sum = models.FloatField(default=0)
+    # This bucket's own quantiles, read off its histogram when it is written: a chart of a year reads
+    # three numbers per day instead of decoding and walking 365 histograms.
+    p50_ms = models.FloatField(null=True)
+    p95_ms = models.FloatField(null=True)
+    p99_ms = models.FloatField(null=True)
 
     class Meta:
         constraints = [

@@ -72,16 +72,30 @@ class Histogram:
 
     def percentile(self, q: float) -> float | None:
         """The q-quantile (0 < q <= 1) by nearest rank; None when empty."""
-        total = self.total
-        if not total:
-            return None
-        rank = max(1, math.ceil(q * total))
-        seen = 0
-        for index in sorted(self.counts):
-            seen += self.counts[index]
-            if seen >= rank:
-                return bucket_value(index)
-        return bucket_value(max(self.counts))
+        return self.percentiles(q)[0]
 
     def percentiles(self, *qs: float) -> list[float | None]:
-        return [self.percentile(q) for q in qs]
+        """Several quantiles (ascending) in one walk over the sorted buckets."""
+        counts = self.counts
+        return walk_quantiles([(index, counts[index]) for index in sorted(counts)], qs)
+
+
+_BUCKET_VALUES = [bucket_value(index) for index in range(MAX_INDEX + 1)]
+
+
+def walk_quantiles(pairs: list[tuple[int, int]], qs: tuple[float, ...]) -> list[float | None]:
+    """Nearest-rank quantiles of sorted (bucket index, count) pairs; `qs` ascending."""
+    total = sum(count for _, count in pairs)
+    if not total:
+        return [None] * len(qs)
+    ranks = [max(1, math.ceil(q * total)) for q in qs]
+    found: list[float | None] = [None] * len(qs)
+    seen = pending = 0
+    for index, count in pairs:
+        seen += count
+        while pending < len(ranks) and seen >= ranks[pending]:
+            found[pending] = _BUCKET_VALUES[index]
+            pending += 1
+        if pending == len(ranks):
+            break
+    return found

@@ -29,7 +29,7 @@ from ..models import (
     Target,
     TargetStatus,
 )
-from .histogram import MAX_INDEX, Histogram, bucket_value
+from .histogram import Histogram, walk_quantiles
 from .stats import DAY, HOUR, floor_time, rolled_up_until
 
 # --- ranges of the target page ----------------------------------------------------------------------
@@ -410,10 +410,11 @@ def event_rows(attempts: list[Attempt], environment: Environment, start: datetim
 
 
 class _Point:
-    """One chart bucket: counts, phase sums and its latency histogram, kept encoded while it comes from
-    a single rollup (the usual case: quantiles are then read straight off the sorted array)."""
+    """One chart bucket: counts, phase sums and its latency quantiles. A settled bucket is one rollup
+    whose quantiles were stored when it was written; the bucket still filling keeps its histogram
+    (encoded while it is a single rollup) to merge the raw results not rolled up yet."""
 
-    __slots__ = ("count", "ok_count", "latency_count", "latency_sum", "encoded", "histogram", "phase_sums")
+    __slots__ = ("count", "ok_count", "latency_count", "latency_sum", "encoded", "histogram", "phase_sums", "stored")
 
     def __init__(self) -> None:
         self.count = self.ok_count = self.latency_count = 0
@@ -421,16 +422,24 @@ class _Point:
         self.encoded: list[int] = []
         self.histogram: Histogram | None = None
         self.phase_sums: dict[str, float] = {}
+        self.stored: tuple[float | None, ...] | None = None
+
+    def add_settled(self, count, ok_count, latency_count, latency_sum, phase_sums, p50, p95, p99) -> None:
+        self._add_counts(count, ok_count, latency_count, latency_sum, phase_sums)
+        self.stored = (p50, p95, p99)
 
     def add_rollup(self, count, ok_count, latency_count, latency_sum, histogram, phase_sums) -> None:
-        self.count += count
-        self.ok_count += ok_count
-        self.latency_count += latency_count
-        self.latency_sum += latency_sum
+        self._add_counts(count, ok_count, latency_count, latency_sum, phase_sums)
         if self.histogram is None and not self.encoded:
             self.encoded = histogram or []
         else:
             self._merged().merge(histogram)
+
+    def _add_counts(self, count, ok_count, latency_count, latency_sum, phase_sums) -> None:
+        self.count += count
+        self.ok_count += ok_count
+        self.latency_count += latency_count
+        self.latency_sum += latency_sum
         for phase, total in phase_sums.items():
             self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + total
 
@@ -452,45 +461,17 @@ class _Point:
             self.encoded = []
         return self.histogram
 
-    def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
+    def quantiles(self) -> list[float | None]:
+        """p50, p95, p99."""
+        if self.stored is not None:
+            return list(self.stored)
         if self.histogram is not None:
-            return quantiles(self.histogram, qs)
-        return encoded_quantiles(self.encoded, qs)
+            return self.histogram.percentiles(*CHART_QUANTILES)
+        encoded = self.encoded
+        return walk_quantiles(list(zip(encoded[::2], encoded[1::2], strict=True)), CHART_QUANTILES)
 
 
-def quantiles(histogram: Histogram, qs: tuple[float, ...]) -> list[float | None]:
-    """Several nearest-rank quantiles in one walk over the sorted buckets (same as Histogram.percentile)."""
-    counts = histogram.counts
-    return _walk([(index, counts[index]) for index in sorted(counts)], qs)
-
-
-def encoded_quantiles(encoded: list[int], qs: tuple[float, ...]) -> list[float | None]:
-    """The same, straight from a rollup's encoded histogram: [index, count, ...] sorted by index."""
-    if len(encoded) == 2 and encoded[1] > 0:
-        # One histogram bucket (a minute of a steady target): every quantile is its value.
-        return [_BUCKET_VALUES[encoded[0]]] * len(qs)
-    return _walk(list(zip(encoded[::2], encoded[1::2], strict=True)), qs)
-
-
-_BUCKET_VALUES = [bucket_value(index) for index in range(MAX_INDEX + 1)]
-
-
-def _walk(pairs: list[tuple[int, int]], qs: tuple[float, ...]) -> list[float | None]:
-    total = sum(count for _, count in pairs)
-    if not total:
-        return [None] * len(qs)
-    ranks = [max(1, math.ceil(q * total)) for q in qs]
-    found: list[float | None] = [None] * len(qs)
-    seen = 0
-    pending = 0
-    for index, count in pairs:
-        seen += count
-        while pending < len(ranks) and seen >= ranks[pending]:
-            found[pending] = _BUCKET_VALUES[index]
-            pending += 1
-        if pending == len(ranks):
-            break
-    return found
+CHART_QUANTILES = (0.5, 0.95, 0.99)
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -509,15 +490,21 @@ def chart_points(target: Target, spec: RangeSpec, start: datetime, now: datetime
     first = floor_time(start, spec.step)
     step = spec.resolution
     points: dict[int, _Point] = {}
-    # stats.series() with plain values and the bucket as a number: neither model instances nor
-    # timestamps to parse for up to 1,440 rows.
-    rollups = Rollup.objects.filter(
-        target_id=target.pk, resolution=spec.resolution, bucket__gte=first, bucket__lt=now + spec.step
-    ).values_list(_BUCKET_EPOCH, "count", "ok_count", "latency_count", "latency_sum", "histogram", "phase_sums")
-    for bucket, *values in rollups.order_by("bucket"):
-        point = points.setdefault(bucket, _Point())
-        point.add_rollup(*values)
     folded_until = rolled_up_until()
+    # Buckets before the one holding the rollup cursor are settled: their stored quantiles are all a
+    # chart needs. Later ones may still merge raw results, so they come with their histograms.
+    boundary = max(first, floor_time(folded_until, spec.step)) if folded_until else first
+    rollups = Rollup.objects.filter(target_id=target.pk, resolution=spec.resolution).order_by("bucket")
+    settled = rollups.filter(bucket__gte=first, bucket__lt=boundary).values_list(
+        _BUCKET_EPOCH, "count", "ok_count", "latency_count", "latency_sum", "phase_sums", "p50_ms", "p95_ms", "p99_ms"
+    )
+    for bucket, *values in settled:
+        points.setdefault(bucket, _Point()).add_settled(*values)
+    filling = rollups.filter(bucket__gte=boundary, bucket__lt=now + spec.step).values_list(
+        _BUCKET_EPOCH, "count", "ok_count", "latency_count", "latency_sum", "histogram", "phase_sums"
+    )
+    for bucket, *values in filling:
+        points.setdefault(bucket, _Point()).add_rollup(*values)
     fresh_from = max(first, now - FRESH_WINDOW, folded_until or first)
     fresh = ProbeResult.objects.filter(target_id=target.pk, at__gte=fresh_from).values_list(
         "at", "ok", "latency_ms", "phases"
@@ -558,7 +545,7 @@ def chart_data(points: dict[int, _Point], spec: RangeSpec, gap_seconds: float) -
                 phase_columns[name].append(None)
         previous = bucket
         point = points[bucket]
-        p50, p95, p99 = point.quantiles((0.5, 0.95, 0.99))
+        p50, p95, p99 = point.quantiles()
         columns["x"].append(bucket)
         columns["avg"].append(_round(point.latency_sum / point.latency_count) if point.latency_count else None)
         columns["p50"].append(_round(p50))

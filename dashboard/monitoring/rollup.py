@@ -42,7 +42,8 @@ PRUNE_MAX_BATCHES = 40
 SPARKLINE_HOURS = 24
 
 # What an upsert rewrites: every column but the key.
-ROLLUP_UPDATE_FIELDS = list(ROLLUP_FIELDS[1:])
+ROLLUP_UPDATE_FIELDS = [*ROLLUP_FIELDS[1:], "p50_ms", "p95_ms", "p99_ms"]
+BUCKET_QUANTILES = (0.5, 0.95, 0.99)
 
 
 class _Bucket(RangeStats):
@@ -63,6 +64,7 @@ class _Bucket(RangeStats):
             phase_sums={phase: round(total, 3) for phase, total in self.phase_sums.items()},
             cold_count=self.cold_count,
             cold_latency_sum=self.cold_latency_sum,
+            **dict(zip(("p50_ms", "p95_ms", "p99_ms"), self.histogram.percentiles(*BUCKET_QUANTILES), strict=True)),
         )
 
 

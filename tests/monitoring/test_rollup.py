@@ -39,6 +39,9 @@ def test_minute_hour_and_day_rollups_hold_exact_counts_and_the_histogram(target)
     assert Histogram.decode(day.histogram).percentile(0.5) == pytest.approx(10.0, rel=0.05)
     assert Histogram.decode(day.histogram).percentile(0.95) == pytest.approx(100.0, rel=0.05)
     assert day.phase_sums == {"connect": 48 * 100.0 + 192 * 10.0}
+    # Each bucket stores its own quantiles, as its histogram gives them.
+    assert (day.p50_ms, day.p95_ms, day.p99_ms) == tuple(Histogram.decode(day.histogram).percentiles(0.5, 0.95, 0.99))
+    assert (minute.p50_ms, minute.p99_ms) == (pytest.approx(10.0, rel=0.05), pytest.approx(100.0, rel=0.05))
 
 
 def test_any_range_reads_the_same_totals_as_the_raw_results(target):
