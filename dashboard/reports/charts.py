@@ -98,14 +98,27 @@ def latency_grid(items: list[tuple[str, list]], start: int, end: int, step: int,
         x, y = (index % columns) * cell_width, 10 + (index // columns) * cell_height
         parts.append(f'<g transform="translate({x:.0f},{y:.0f})">')
         parts.append(f'<text x="4" y="11" fill="{TEXT}" font-weight="bold">{escape(_truncate(label, 48))}</text>')
-        parts.append(_latency_cell(points, start, end, step, tz, cell_width - 8, LATENCY_HEIGHT, top_offset=16))
+        # Every cell shares the time axis: only the bottom cell of each column labels it (each SVG text
+        # costs the PDF renderer a Pango layout).
+        bottom = index + columns >= len(items)
+        parts.append(
+            _latency_cell(points, start, end, step, tz, cell_width - 8, LATENCY_HEIGHT, top_offset=16, labels=bottom)
+        )
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _latency_cell(
-    points: list, start: int, end: int, step: int, tz: ZoneInfo, width: float, height: float, top_offset: float
+    points: list,
+    start: int,
+    end: int,
+    step: int,
+    tz: ZoneInfo,
+    width: float,
+    height: float,
+    top_offset: float,
+    labels: bool = True,
 ) -> str:
     left = 44
     plot_width = width - left - 4
@@ -138,7 +151,7 @@ def _latency_cell(
                     f'<polyline points="{points_text}" fill="none" stroke="{colour}" stroke-width="{stroke}" '
                     'stroke-linejoin="round" />'
                 )
-    parts.append(_axis(start, end, left, plot_width, plot_top + plot_height, tz, max_ticks=4))
+    parts.append(_axis(start, end, left, plot_width, plot_top + plot_height, tz, max_ticks=4, labels=labels))
     return "".join(parts)
 
 
@@ -159,7 +172,16 @@ def _segments(points: list, column: int, step: int):
         yield segment
 
 
-def _axis(start: int, end: int, left: float, width: float, y: float, tz: ZoneInfo, max_ticks: int = MAX_TICKS) -> str:
+def _axis(
+    start: int,
+    end: int,
+    left: float,
+    width: float,
+    y: float,
+    tz: ZoneInfo,
+    max_ticks: int = MAX_TICKS,
+    labels: bool = True,
+) -> str:
     span = end - start
     step = next((s for s in TICK_STEPS if span / s.total_seconds() <= max_ticks), TICK_STEPS[-1])
     fmt = "%H:%M" if step < timedelta(days=1) else "%d %b"
@@ -167,7 +189,8 @@ def _axis(start: int, end: int, left: float, width: float, y: float, tz: ZoneInf
     for tick in _ticks(start, end, step, tz):
         x = left + (tick.timestamp() - start) * width / max(1, span)
         parts.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}" stroke="{GRID}" />')
-        parts.append(_text(x, y + 14, tick.strftime(fmt), anchor="middle"))
+        if labels:
+            parts.append(_text(x, y + 14, tick.strftime(fmt), anchor="middle"))
     return "".join(parts)
 
 

@@ -14,8 +14,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import Attempt, Environment, ProbeKind, Resolution, Rollup, RollupCursor, Target
-from ..monitoring.histogram import Histogram
-from ..monitoring.stats import RangeStats, downtime_seconds, floor_time, incidents_overlapping, range_stats
+from ..monitoring.stats import (
+    RangeStats,
+    downtime_seconds,
+    floor_time,
+    incidents_overlapping,
+    range_stats,
+    rolled_up_until,
+)
 from .periods import Period
 
 CONTENT_VERSION = 1
@@ -65,7 +71,7 @@ def gather(environment: Environment, period: Period, *, now: datetime | None = N
         "period": _period_dict(period),
         "previous_period": _period_dict(previous),
         "generated_at": _iso(now),
-        "history_settled_until": _iso(_settled_until()),
+        "history_settled_until": _iso(rolled_up_until()),
         "summary": summary,
         "targets": rows,
         "incidents": [_incident_row(incident, period, now) for incident in incidents],
@@ -184,10 +190,9 @@ def _series(ids: list[int], period: Period) -> dict:
     rows = (
         Rollup.objects.filter(target_id__in=ids, resolution=resolution, bucket__gte=first, bucket__lt=period.end)
         .order_by("target_id", "bucket")
-        .values_list("target_id", "bucket", "count", "ok_count", "latency_count", "latency_sum", "histogram")
+        .values_list("target_id", "bucket", "count", "ok_count", "latency_count", "latency_sum", "p95_ms")
     )
-    for target_id, bucket, count, ok_count, latency_count, latency_sum, histogram in rows.iterator(chunk_size=5000):
-        p95 = Histogram.decode(histogram).percentile(0.95) if histogram else None
+    for target_id, bucket, count, ok_count, latency_count, latency_sum, p95 in rows.iterator(chunk_size=5000):
         points[target_id].append(
             [
                 int(bucket.timestamp()),
@@ -203,11 +208,6 @@ def _series(ids: list[int], period: Period) -> dict:
         "end": int(period.end.timestamp()),
         "targets": {str(target_id): values for target_id, values in points.items()},
     }
-
-
-def _settled_until() -> datetime | None:
-    """How far raw results are folded into rollups: the report knows nothing later than this."""
-    return RollupCursor.objects.filter(resolution=Resolution.MINUTE).values_list("done_until", flat=True).first()
 
 
 def history_settled(end: datetime) -> bool:

@@ -3,8 +3,10 @@ sent as the email body, and the PDF's source), the standalone HTML document, CSV
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -361,11 +363,22 @@ def _safe_cell(text: str) -> str:
 
 def render_pdf(body: str, content: dict) -> bytes:
     import weasyprint  # imported here: the web process never needs Pango unless it renders
+    from weasyprint.urls import URLFetcher
 
-    document = render_document(body, content)
-    return weasyprint.HTML(string=document, url_fetcher=_no_fetching).write_pdf()
+    document = _svgs_as_images(render_document(body, content))
+    # Reports are self-contained: the renderer may read the inline images and nothing else.
+    return weasyprint.HTML(string=document, url_fetcher=URLFetcher(allowed_protocols={"data"})).write_pdf()
 
 
-def _no_fetching(url: str, *args, **kwargs):
-    # Reports are self-contained; the PDF renderer fetches nothing from the network or the disk.
-    raise ValueError(f"report documents load no resources ({url[:40]})")
+_INLINE_SVG = re.compile(r"<svg\b.*?</svg>", re.S)
+
+
+def _svgs_as_images(document: str) -> str:
+    """Inline charts become data-URI images for the PDF: drawn the same, but the HTML layout no longer
+    cascades styles through thousands of chart elements (a year's report renders in about half the time)."""
+
+    def as_image(match: re.Match) -> str:
+        encoded = base64.b64encode(match.group(0).encode()).decode()
+        return f'<img class="chart" alt="" src="data:image/svg+xml;base64,{encoded}">'
+
+    return _INLINE_SVG.sub(as_image, document)
