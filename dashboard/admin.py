@@ -21,6 +21,7 @@ from .models import (
     Step,
     Target,
 )
+from .reports.forms import webhook_url_field
 
 
 @admin.register(Environment)
@@ -103,6 +104,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["action", "outcome"]
 
 
+# Written by the probes, shown read-only.
+TARGET_LIVE_STATE = [
+    "managed",
+    "status",
+    "status_since",
+    "last_probed_at",
+    "last_ok",
+    "last_latency_ms",
+    "last_error",
+    "next_due_at",
+]
+
+
 @admin.register(Target)
 class TargetAdmin(admin.ModelAdmin):
     """Targets are created from each environment's configuration; here they are tuned, paused or added."""
@@ -116,32 +130,9 @@ class TargetAdmin(admin.ModelAdmin):
         (None, {"fields": ["environment", "kind", "name", "label", "paused"]}),
         ("Schedule and thresholds", {"fields": ["interval_seconds", "timeout_seconds", "down_after", "up_after"]}),
         ("API health and DSQL options", {"fields": ["health_method", "health_path", "write_check"]}),
-        (
-            "Live state",
-            {
-                "fields": [
-                    "managed",
-                    "status",
-                    "status_since",
-                    "last_probed_at",
-                    "last_ok",
-                    "last_latency_ms",
-                    "last_error",
-                    "next_due_at",
-                ]
-            },
-        ),
+        ("Live state", {"fields": TARGET_LIVE_STATE}),
     ]
-    readonly_fields = [
-        "managed",
-        "status",
-        "status_since",
-        "last_probed_at",
-        "last_ok",
-        "last_latency_ms",
-        "last_error",
-        "next_due_at",
-    ]
+    readonly_fields = TARGET_LIVE_STATE
 
     def get_readonly_fields(self, request, obj=None):
         # What a managed target probes follows the environment; only how it is probed is tuned here.
@@ -190,15 +181,7 @@ class ReportDeliveryAdmin(ReadOnlyAdmin):
 
 
 class AlertSettingsForm(forms.ModelForm):
-    # The webhook URL is a secret: never rendered back into the page, blank keeps the current one.
-    webhook_url = forms.URLField(
-        label="Webhook URL",
-        required=False,
-        max_length=2048,
-        assume_scheme="https",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave blank to keep the current webhook.",
-    )
+    webhook_url = webhook_url_field()
 
     class Meta:
         model = AlertSettings

@@ -121,11 +121,9 @@ class ScheduleForm(forms.ModelForm):
         fields = ["name", "frequency", "cron_expression", "hour", "timezone", "recipients", "formats", "enabled"]
 
 
-class AlertSettingsForm(forms.ModelForm):
-    """The webhook URL is write-only here: the page never shows it, a blank field keeps the current one."""
-
-    emails = EmailListField(label="Email addresses")
-    new_webhook_url = forms.URLField(
+def webhook_url_field() -> forms.URLField:
+    """A webhook URL is a secret: never rendered back into a page, and a blank field keeps the current one."""
+    return forms.URLField(
         label="Webhook URL",
         required=False,
         max_length=2048,
@@ -133,6 +131,13 @@ class AlertSettingsForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Leave blank to keep the current webhook.",
     )
+
+
+class AlertSettingsForm(forms.ModelForm):
+    """The webhook URL is write-only here: the page never shows it, a blank field keeps the current one."""
+
+    emails = EmailListField(label="Email addresses")
+    new_webhook_url = webhook_url_field()
     remove_webhook = forms.BooleanField(required=False, label="Remove the webhook")
 
     class Meta:

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from dashboard.models import Alert, AlertDelivery
+from tests.fixtures.workers import stop_worker
 from tests.reports.history import probe
-from tests.reports.test_beat import start_worker, stop, wait_for
+from tests.reports.test_beat import start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +32,7 @@ def test_a_target_going_down_reaches_the_mailbox_and_the_webhook(alerting, recei
             lambda: AlertDelivery.objects.filter(status="sent").count() == 2, timeout=60, what="both deliveries sent"
         )
     finally:
-        stop(worker)
+        stop_worker(worker)
     alert = Alert.objects.get()
     webhook = alert.deliveries.get(channel="webhook")
     assert webhook.attempts == 2 and "HTTP 503" in webhook.last_error

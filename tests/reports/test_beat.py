@@ -1,63 +1,26 @@
 """Schedules fire through a real beat (django-celery-beat's DatabaseScheduler, in a thread) and a real
 worker (a subprocess on the test database): one report per occurrence, emailed into the file backend."""
 
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from celery import beat
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from dashboard.models import Report, ReportDelivery, ReportRequest, ReportSchedule
+from tests.fixtures.workers import stop_worker, worker_process
 from velaops.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def start_worker(**extra_env) -> subprocess.Popen:
-    database = settings.DATABASES["default"]
-    environ = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        **extra_env,
-    }
-    command = [sys.executable, "-m", "celery", "-A", "velaops", "worker", "--without-gossip", "--without-mingle"]
-    return subprocess.Popen(
-        [
-            *command,
-            "--without-heartbeat",
-            "--loglevel",
-            os.environ.get("REPORTS_WORKER_LOGLEVEL", "WARNING"),
-            "--pool",
-            "solo",
-        ],
-        cwd=ROOT,
-        env=environ,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=open(os.environ.get("REPORTS_WORKER_LOG", os.devnull), "ab"),  # noqa: SIM115
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def start_worker(**extra_env: str) -> subprocess.Popen:
+    return worker_process(env=extra_env)
 
 
 def wait_for(condition, timeout=60, what="condition"):
@@ -112,7 +75,7 @@ def test_a_missed_schedule_fires_once_through_beat_and_is_emailed(env_a, fast_re
     finally:
         service.stop()
         thread.join(timeout=10)
-        stop(worker)
+        stop_worker(worker)
     report = Report.objects.get()
     assert report.schedule_id == schedule.pk and report.kind == "daily"
     assert report.period_end == ReportRequest.objects.get().period_end
