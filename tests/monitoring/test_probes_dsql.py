@@ -130,15 +130,11 @@ def test_an_unknown_cluster_is_refused_and_the_token_stays_secret(sandbox_enviro
         assert "X-Amz-Credential" not in text
 
 
-def test_a_cluster_still_creating_is_refused(sandbox, sandbox_environment):
+def test_a_cluster_still_creating_is_refused(sandbox, sandbox_environment, slow_cluster_creation):
     from tests.sandbox.helpers import aws
 
-    sandbox.moto.configure(30)  # CREATING outlasts the probe however slow the machine is
-    try:
-        creating = aws(sandbox, "dsql").create_cluster(deletionProtectionEnabled=False)
-        outcome = run_probe(dsql_target(sandbox_environment, creating["identifier"]))
-    finally:
-        sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
+    creating = aws(sandbox, "dsql").create_cluster(deletionProtectionEnabled=False)
+    outcome = run_probe(dsql_target(sandbox_environment, creating["identifier"]))
     assert outcome.ok is False and "is CREATING, not ACTIVE" in outcome.error
 
 

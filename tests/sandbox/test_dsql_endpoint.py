@@ -50,7 +50,7 @@ def test_an_unknown_cluster_is_refused(sandbox_environment):
         dsql.timed_select_one(sandbox_environment, endpoint, connect_timeout=5)
 
 
-def test_a_cluster_still_creating_is_refused(sandbox_environment, sandbox):
+def test_a_cluster_still_creating_is_refused(sandbox_environment, sandbox, slow_cluster_creation):
     created = aws(sandbox, "dsql").create_cluster(deletionProtectionEnabled=False)
     with pytest.raises(psycopg.OperationalError, match="CREATING"):
         dsql.timed_select_one(sandbox_environment, endpoint_of(created), connect_timeout=5)
