@@ -13,8 +13,7 @@ def desired_targets(environment: Environment) -> list[tuple[str, str, dict]]:
     if environment.lambda_function_name:
         wanted.append((ProbeKind.LAMBDA_CONFIG, environment.lambda_function_name, {"interval_seconds": 60}))
     if environment.api_health_url:
-        defaults = {"health_method": HealthMethod.URL, "label": "API health route"}
-        wanted.append((ProbeKind.API_HEALTH, environment.api_health_url, defaults))
+        wanted.append((ProbeKind.API_HEALTH, environment.api_health_url, {"health_method": HealthMethod.URL}))
     elif environment.lambda_function_name:
         wanted.append((ProbeKind.API_HEALTH, environment.lambda_function_name, {"health_method": HealthMethod.INVOKE}))
     if environment.aurora_cluster_identifier:
