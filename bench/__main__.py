@@ -53,13 +53,28 @@ def main() -> None:
     started = time.monotonic()
     figures: list[Figure] = []
     info: dict[str, object] = {}
+    # Redis keys of this run (Celery, Django's cache) under a prefix of their own: the bench's targets must
+    # never read the cached figures of a development database's targets of the same id, or the reverse.
+    redis_prefix = f"velaops-bench-{os.getpid()}:"
+    try:
+        _run_sections(chosen, options, redis_prefix, figures, info)
+    finally:
+        _delete_redis_keys(redis_prefix)
+    _report(chosen, options, started, figures, info)
+
+
+def _run_sections(chosen: list[str], options, redis_prefix: str, figures: list[Figure], info: dict) -> None:
     for name in chosen:
         module, database = SECTIONS[name]
         if database is None:
             from .seed_history import database_for
 
             database = database_for(options.quick)
-        extra = {"BENCH_QUICK": "1" if options.quick else "0", "BENCH_RESEED": "1" if options.reseed else "0"}
+        extra = {
+            "BENCH_QUICK": "1" if options.quick else "0",
+            "BENCH_RESEED": "1" if options.reseed else "0",
+            "REDIS_KEY_PREFIX": redis_prefix,
+        }
         section_started = time.monotonic()
         print(f"== {name} ({module}, database {database})", flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
@@ -79,6 +94,17 @@ def main() -> None:
         }
         print(table(section_figures), flush=True)
 
+
+def _delete_redis_keys(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def _report(chosen: list[str], options, started: float, figures: list[Figure], info: dict) -> None:
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
