@@ -29,8 +29,7 @@ from ..models import (
     Target,
     TargetStatus,
 )
-from .histogram import Histogram, walk_quantiles
-from .stats import DAY, HOUR, floor_time, rolled_up_until
+from .stats import DAY, HOUR, ROLLUP_FIELDS, RangeStats, floor_time, rolled_up_until
 
 # --- ranges of the target page ----------------------------------------------------------------------
 
@@ -409,66 +408,21 @@ def event_rows(attempts: list[Attempt], environment: Environment, start: datetim
 # --- a target's charts ----------------------------------------------------------------------------------
 
 
-class _Point:
-    """One chart bucket: counts, phase sums and its latency quantiles. A settled bucket is one rollup
-    whose quantiles were stored when it was written; the bucket still filling keeps its histogram
-    (encoded while it is a single rollup) to merge the raw results not rolled up yet."""
+@dataclass
+class _Point(RangeStats):
+    """One chart bucket. A settled bucket is one rollup whose quantiles were stored when it was written
+    (its histogram is not read); the bucket still filling merges its histogram with the raw results
+    not rolled up yet."""
 
-    __slots__ = ("count", "ok_count", "latency_count", "latency_sum", "encoded", "histogram", "phase_sums", "stored")
-
-    def __init__(self) -> None:
-        self.count = self.ok_count = self.latency_count = 0
-        self.latency_sum = 0.0
-        self.encoded: list[int] = []
-        self.histogram: Histogram | None = None
-        self.phase_sums: dict[str, float] = {}
-        self.stored: tuple[float | None, ...] | None = None
+    stored: tuple[float | None, ...] | None = None
 
     def add_settled(self, count, ok_count, latency_count, latency_sum, phase_sums, p50, p95, p99) -> None:
-        self._add_counts(count, ok_count, latency_count, latency_sum, phase_sums)
+        self.add_values(count, ok_count, latency_count, None, None, latency_sum, [], phase_sums, 0, 0.0)
         self.stored = (p50, p95, p99)
-
-    def add_rollup(self, count, ok_count, latency_count, latency_sum, histogram, phase_sums) -> None:
-        self._add_counts(count, ok_count, latency_count, latency_sum, phase_sums)
-        if self.histogram is None and not self.encoded:
-            self.encoded = histogram or []
-        else:
-            self._merged().merge(histogram)
-
-    def _add_counts(self, count, ok_count, latency_count, latency_sum, phase_sums) -> None:
-        self.count += count
-        self.ok_count += ok_count
-        self.latency_count += latency_count
-        self.latency_sum += latency_sum
-        for phase, total in phase_sums.items():
-            self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + total
-
-    def add_result(self, ok: bool, latency: float | None, phases: dict) -> None:
-        self.count += 1
-        self.ok_count += ok
-        if latency is None:
-            return
-        self.latency_count += 1
-        self.latency_sum += latency
-        self._merged().add(latency)
-        for phase, ms in phases.items():
-            if isinstance(ms, (int, float)):
-                self.phase_sums[phase] = self.phase_sums.get(phase, 0.0) + ms
-
-    def _merged(self) -> Histogram:
-        if self.histogram is None:
-            self.histogram = Histogram.decode(self.encoded)
-            self.encoded = []
-        return self.histogram
 
     def quantiles(self) -> list[float | None]:
         """p50, p95, p99."""
-        if self.stored is not None:
-            return list(self.stored)
-        if self.histogram is not None:
-            return self.histogram.percentiles(*CHART_QUANTILES)
-        encoded = self.encoded
-        return walk_quantiles(list(zip(encoded[::2], encoded[1::2], strict=True)), CHART_QUANTILES)
+        return list(self.stored) if self.stored is not None else self.histogram.percentiles(*CHART_QUANTILES)
 
 
 CHART_QUANTILES = (0.5, 0.95, 0.99)
@@ -501,18 +455,17 @@ def chart_points(target: Target, spec: RangeSpec, start: datetime, now: datetime
     for bucket, *values in settled:
         points.setdefault(bucket, _Point()).add_settled(*values)
     filling = rollups.filter(bucket__gte=boundary, bucket__lt=now + spec.step).values_list(
-        _BUCKET_EPOCH, "count", "ok_count", "latency_count", "latency_sum", "histogram", "phase_sums"
+        _BUCKET_EPOCH, *ROLLUP_FIELDS[1:]
     )
     for bucket, *values in filling:
-        points.setdefault(bucket, _Point()).add_rollup(*values)
+        points.setdefault(bucket, _Point()).add_values(*values)
     fresh_from = max(first, now - FRESH_WINDOW, folded_until or first)
     fresh = ProbeResult.objects.filter(target_id=target.pk, at__gte=fresh_from).values_list(
-        "at", "ok", "latency_ms", "phases"
+        "at", "ok", "latency_ms", "phases", "cold_start"
     )
-    for at, ok, latency, phases in fresh:
+    for at, *result in fresh:
         epoch = int(at.timestamp())
-        point = points.setdefault(epoch - epoch % step, _Point())
-        point.add_result(ok, latency, phases)
+        points.setdefault(epoch - epoch % step, _Point()).add_result(*result)
     return points
 
 
