@@ -138,6 +138,7 @@ def attempt_cancel(*, attempt: Attempt, user: AbstractBaseUser, source_address: 
     _require(roles.can_operate(user), "You need the operator role to cancel.")
     now = timezone.now()
     with transaction.atomic():
+        _lock(attempt.migration)
         if Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.QUEUED).update(
             status=Attempt.Status.CANCELLED, finished_at=now, reason=f"cancelled by {user} before it started"
         ):
@@ -165,19 +166,13 @@ def approval_request(*, step: Step, action: str, user: AbstractBaseUser, source_
     _require(roles.can_operate(user), "You need the operator role to ask for an approval.")
     definition = _definition(step)
     _require(definition.is_destructive(action), "Only destructive actions need an approval.")
-    pending = step.approvals.filter(action=action, used_by_attempt__isnull=True).first()
-    if pending:
-        return pending
-    approval = Approval.objects.create(step=step, action=action, requested_by=user)
-    _audit(
-        step.migration.environment,
-        step.migration,
-        user,
-        source_address,
-        "approval.request",
-        step=step.key,
-        action=action,
-    )
+    with transaction.atomic():
+        locked = _lock(step.migration)  # two operators asking at once get one request
+        pending = step.approvals.filter(action=action, used_by_attempt__isnull=True).first()
+        if pending:
+            return pending
+        approval = Approval.objects.create(step=step, action=action, requested_by=user)
+        _audit(locked.environment, locked, user, source_address, "approval.request", step=step.key, action=action)
     return approval
 
 
@@ -393,6 +388,9 @@ def _describe_failure(exc: Exception) -> tuple[dict, dict]:
 def _finish(attempt: Attempt, status: str, outputs: dict, error: dict) -> None:
     close_old_connections()
     with transaction.atomic():
+        # Under the migration's lock, like every request: an action decides on the attempt and the step
+        # together, so it must never see the attempt ended and its step not yet following it.
+        _lock(attempt.migration)
         finished = Attempt.objects.filter(
             pk=attempt.pk, status__in=[Attempt.Status.RUNNING, Attempt.Status.CANCELLING]
         ).update(status=status, finished_at=timezone.now(), outputs=outputs, error=error)
@@ -443,6 +441,7 @@ def attempts_sweep(stale_after: timedelta = STALE_AFTER) -> int:
                 f"(last at {attempt.heartbeat_at:%H:%M:%S} UTC); it was stopped or killed"
             )
         with transaction.atomic():
+            _lock(attempt.migration)
             if Attempt.objects.filter(pk=attempt.pk, status=attempt.status).update(
                 status=Attempt.Status.INTERRUPTED, finished_at=now, reason=reason
             ):

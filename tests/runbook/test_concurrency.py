@@ -1,6 +1,7 @@
 """Many simultaneous requests: the database lets exactly one through."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -89,3 +90,73 @@ def test_a_fresh_heartbeat_is_left_alone(migration, operator):
     )
     Attempt.objects.filter(pk=attempt.pk).update(status="running", heartbeat_at=timezone.now())
     assert service.attempts_sweep() == 0
+
+
+# The window of issue #10: an attempt ends while requests for its step are being decided. Every request
+# must see either "still running" or "succeeded", never "no active attempt and the step still pending".
+# On the old code (the attempt's end not serialised with requests) about one trial in three let a second
+# attempt through; 40 trials miss it with probability below 0.67**40, about 1e-7.
+RACE_TRIALS = 40
+RACE_REQUESTS = 20
+
+
+class _InstantStep:
+    """A step that finishes at once, so the attempt ends while the requests are still arriving."""
+
+    key, title, has_rollback = "preflight_stacks", "instant", False
+
+    @staticmethod
+    def run(ctx):
+        return {"ok": True}
+
+    @staticmethod
+    def is_destructive(action):
+        return False
+
+
+def test_requests_arriving_as_an_attempt_finishes_never_run_the_step_twice(migration, operator, monkeypatch):
+    import random
+
+    monkeypatch.setattr(service, "_definition", lambda step: _InstantStep)
+    monkeypatch.setattr(service, "HEARTBEAT_INTERVAL", 0.001)
+    first = step(migration, "preflight_stacks")
+    second_attempts = []
+    for trial in range(RACE_TRIALS):
+        Step.objects.filter(pk=first.pk).update(state=Step.State.PENDING)
+        attempt = service.attempt_request(step=first, action="run", user=operator, source_address=None)
+        barrier = threading.Barrier(RACE_REQUESTS + 1)
+        outcomes = []
+
+        def request():
+            try:
+                barrier.wait()
+                outcomes.append(
+                    ("ok", service.attempt_request(step=first, action="run", user=operator, source_address=None))
+                )
+            except service.ActionRefused as refusal:
+                outcomes.append(("refused", str(refusal)))
+            finally:
+                connection.close()
+
+        def finish(attempt_id=attempt.pk):
+            try:
+                barrier.wait()
+                time.sleep(random.uniform(0, 0.004))  # land anywhere among the serialised requests
+                outcomes.append(("finished", service.attempt_execute(attempt_id, worker="race")))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=request) for _ in range(RACE_REQUESTS)]
+        threads.append(threading.Thread(target=finish))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert ("finished", "succeeded") in outcomes, outcomes
+        second_attempts += [(trial, value) for kind, value in outcomes if kind == "ok"]
+        assert step(migration, "preflight_stacks").state == Step.State.SUCCEEDED
+        # A second attempt, if one got through, runs too (as it did in production) before the next trial.
+        for extra in Attempt.objects.filter(step=first, status="queued"):
+            service.attempt_execute(extra.pk, worker="race")
+    trials = sorted({trial for trial, _ in second_attempts})
+    assert trials == [], f"{len(trials)} of {RACE_TRIALS} trials queued a second attempt: {second_attempts}"
