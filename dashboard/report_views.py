@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import roles
 from .access import environment_for_operator, environment_for_viewer
+from .csp import allow_report_styles
 from .models import Environment, Report, ReportDelivery, ReportRequest, ReportSchedule
 from .reports.forms import GenerateForm, ScheduleForm
 from .reports.render import render_document
@@ -81,11 +82,12 @@ def _report(request: HttpRequest, slug: str, pk: int, *defer: str) -> Report:
 def report_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     report = _report(request, slug, pk, "pdf", "csv")
     deliveries = ReportDelivery.objects.filter(report=report)
-    return render(
+    response = render(
         request,
         "dashboard/report_detail.html",
         {"environment": report.environment, "report": report, "deliveries": deliveries},
     )
+    return allow_report_styles(response, report.html)  # the stored report's own <style>, by hash
 
 
 @require_GET
@@ -102,7 +104,7 @@ def report_download(request: HttpRequest, slug: str, pk: int, fmt: str) -> HttpR
     response = HttpResponse(body, content_type=DOWNLOADS[fmt])
     response["Content-Disposition"] = f'attachment; filename="{attachment_stem(report)}.{fmt}"'
     response["X-Content-SHA256-Report"] = report.sha256
-    return response
+    return allow_report_styles(response, body) if fmt == "html" else response
 
 
 # --- schedules ---------------------------------------------------------------------------------------

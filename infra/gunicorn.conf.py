@@ -12,3 +12,17 @@ graceful_timeout = 20
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# No `Server: gunicorn` header: what runs VelaOps is nobody's business outside. gunicorn has no setting for
+# it, so the responses' default headers are filtered once here, in the master before workers fork.
+from gunicorn.http import wsgi as _gunicorn_wsgi  # noqa: E402
+
+_default_headers = _gunicorn_wsgi.Response.default_headers
+
+
+def _default_headers_without_server(self) -> list[str]:
+    return [line for line in _default_headers(self) if not line.lower().startswith("server:")]
+
+
+if getattr(_gunicorn_wsgi.Response.default_headers, "__name__", "") != "_default_headers_without_server":
+    _gunicorn_wsgi.Response.default_headers = _default_headers_without_server
