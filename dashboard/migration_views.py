@@ -12,20 +12,26 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import roles
-from .access import environment_for_operator, environment_for_viewer
+from .access import environment_for_operator, environment_for_viewer, require_operator
 from .models import Approval, Attempt, AttemptLog, MigrationRun, Step
 from .runbook import step_definition
 from .services import migrations as service
 from .services.migration_export import migration_as_json, migration_as_markdown
 
 LOG_BATCH = 500  # lines per live-tail answer; a fast step catches up over a few polls
+AUDIT_SHOWN = 100  # latest audit events on the migration page
 
 
-def _migration(request: HttpRequest, slug: str, pk: int, *, operate: bool = False) -> MigrationRun:
-    environment = (environment_for_operator if operate else environment_for_viewer)(request, slug)
-    return get_object_or_404(
+def _migration(request: HttpRequest, slug: str, pk: int, *, operate: str = "") -> MigrationRun:
+    """The migration if the user may read it; with `operate` (the audit event of the action tried), also act
+    on it: a refusal is written to the migration's audit trail before the 403."""
+    environment = environment_for_viewer(request, slug)
+    migration = get_object_or_404(
         MigrationRun.objects.select_related("environment", "started_by"), pk=pk, environment=environment
     )
+    if operate:
+        require_operator(request, environment, event=operate, migration=migration)
+    return migration
 
 
 def _source(request: HttpRequest) -> str | None:
@@ -35,7 +41,7 @@ def _source(request: HttpRequest) -> str | None:
 
 @require_POST
 def migration_start(request: HttpRequest, slug: str) -> HttpResponse:
-    environment = environment_for_operator(request, slug)
+    environment = environment_for_operator(request, slug, event="migration.start")
     try:
         migration = service.migration_start(environment=environment, user=request.user, source_address=_source(request))
     except service.ActionRefused as refusal:
@@ -52,8 +58,7 @@ def migration_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         if request.GET.get("v") == context["version"]:
             return HttpResponse(status=204)  # nothing changed: the cheapest possible answer
-        return render(request, "dashboard/migration_detail.html#steps", context)
-    context["audit_events"] = migration.audit_events.select_related("user")[:100]
+        return render(request, "dashboard/migration_detail.html#live", context)
     return render(request, "dashboard/migration_detail.html", context)
 
 
@@ -87,8 +92,11 @@ def steps_context(request: HttpRequest, migration: MigrationRun) -> dict:
                 else "",
             }
         )
+        rows[-1]["asked_actions"] = {approval.action for approval in rows[-1]["approvals"]}
+        rows[-1]["approved_actions"] = {a.action for a in rows[-1]["approvals"] if a.approved_by_id}
         blocked = blocked or step.state not in service.DONE_STATES
     active = next((a for row in rows for a in row["attempts"] if a.is_active), None)
+    audit_events = list(migration.audit_events.select_related("user")[:AUDIT_SHOWN])
     fingerprint = json.dumps(
         [
             migration.status,
@@ -100,22 +108,26 @@ def steps_context(request: HttpRequest, migration: MigrationRun) -> dict:
                 )
                 for r in rows
             ],
+            audit_events[0].pk if audit_events else None,  # refusals change nothing else
         ]
     )
+    can_operate = roles.can_operate(request.user) and migration.status == MigrationRun.Status.OPEN
     return {
         "environment": migration.environment,
         "migration": migration,
         "rows": rows,
         "active": active,
         "version": hashlib.blake2s(fingerprint.encode(), digest_size=8).hexdigest(),
-        "can_operate": roles.can_operate(request.user) and migration.status == MigrationRun.Status.OPEN,
+        "can_operate": can_operate,
+        "can_abandon": can_operate and active is None,  # the service refuses to abandon while one runs
         "can_approve": roles.can_approve(request.user),
+        "audit_events": audit_events,
     }
 
 
 def _after_action(request: HttpRequest, migration: MigrationRun) -> HttpResponse:
     if request.htmx:
-        return render(request, "dashboard/migration_detail.html#steps", steps_context(request, migration))
+        return render(request, "dashboard/migration_detail.html#live", steps_context(request, migration))
     return redirect(migration)
 
 
@@ -131,7 +143,8 @@ def _act(request: HttpRequest, migration: MigrationRun, do, success: str) -> Htt
 
 @require_POST
 def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: str) -> HttpResponse:
-    migration = _migration(request, slug, pk, operate=True)
+    event = f"step.{action}" if action in Attempt.Action.values else "step.unknown"
+    migration = _migration(request, slug, pk, operate=event)
     step = get_object_or_404(Step, pk=step_pk, migration=migration)
     if action not in Attempt.Action.values:
         return HttpResponse(status=404)
@@ -152,7 +165,7 @@ def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: 
 
 @require_POST
 def attempt_cancel(request: HttpRequest, slug: str, pk: int, attempt_pk: int) -> HttpResponse:
-    migration = _migration(request, slug, pk, operate=True)
+    migration = _migration(request, slug, pk, operate="attempt.cancel")
     attempt = get_object_or_404(Attempt.objects.select_related("step"), pk=attempt_pk, migration=migration)
     return _act(
         request,
@@ -164,7 +177,7 @@ def attempt_cancel(request: HttpRequest, slug: str, pk: int, attempt_pk: int) ->
 
 @require_POST
 def approval_request(request: HttpRequest, slug: str, pk: int, step_pk: int, action: str) -> HttpResponse:
-    migration = _migration(request, slug, pk, operate=True)
+    migration = _migration(request, slug, pk, operate="approval.request")
     step = get_object_or_404(Step, pk=step_pk, migration=migration)
     return _act(
         request,
@@ -188,7 +201,7 @@ def approval_grant(request: HttpRequest, slug: str, pk: int, approval_pk: int) -
 
 @require_POST
 def migration_abandon(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    migration = _migration(request, slug, pk, operate=True)
+    migration = _migration(request, slug, pk, operate="migration.abandon")
     return _act(
         request,
         migration,

@@ -144,7 +144,7 @@ def test_htmx_action_answers_with_the_steps_partial_and_the_message(client, oper
     client.force_login(operator)
     response = client.post(action_url(migration, "baseline_dynamodb"), headers={"HX-Request": "true"})
     html = response.content.decode()
-    assert response.status_code == 200 and html.lstrip().startswith('<section class="card" id="steps"')
+    assert response.status_code == 200 and html.lstrip().startswith('<div id="migration-live"')
     assert "Earlier steps must succeed or be skipped first" in html
 
 
