@@ -1,4 +1,4 @@
-"""Validators for the AWS identifiers an environment is configured with."""
+"""Validators for the AWS identifiers an environment is configured with, and for webhook URLs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import re
 from botocore.loaders import create_loader
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+
+from .alerts import outbound
 
 account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is exactly 12 digits, e.g. 123456789012.")
 
@@ -39,3 +41,13 @@ def validate_region(value: str) -> None:
         raise ValidationError(f"“{value}” is not an AWS region name (expected a name like us-east-1).", code="invalid")
     if value not in known_regions():
         raise ValidationError(f"“{value}” is not a known AWS region.", code="unknown")
+
+
+def validate_webhook_url(value: str) -> None:
+    """Only a URL VelaOps may reach (dashboard/alerts/outbound.py): public addresses, or allow-listed ones."""
+    try:
+        outbound.resolve(value)
+    except outbound.Refused as exc:
+        raise ValidationError(f"Not allowed: {exc}.", code="refused") from None
+    except outbound.Unresolvable as exc:
+        raise ValidationError(f"{exc}; check the host name.", code="unresolvable") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -236,6 +236,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Links in emails and webhooks point here (scheme, host and port VelaOps is reached at).
 VELAOPS_BASE_URL = env_str("VELAOPS_BASE_URL", f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1)}")
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Webhooks reach public addresses only (dashboard/alerts/outbound.py); these networks (comma-separated CIDRs)
+# are allowed besides, e.g. an internal chat server. Cloud metadata addresses are refused even inside them.
+WEBHOOK_ALLOWED_NETWORKS = env_networks("WEBHOOK_ALLOWED_NETWORKS")
 # A failed email or webhook is retried after 30 s, 2 min, 8 min, 32 min, then hourly, up to this many attempts.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6, minimum=1)
 DELIVERY_RETRY_BASE_SECONDS = env_int("DELIVERY_RETRY_BASE_SECONDS", 30, minimum=1)

@@ -1,16 +1,17 @@
 """The two ways a message leaves VelaOps: email through Django's configured backend, and a JSON POST to
-a webhook. Errors raised here are recorded, so they name the host at most, never the webhook's URL."""
+a webhook (only where dashboard.alerts.outbound allows). Errors raised here are recorded, so they name the
+host at most, never the webhook's URL."""
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
-import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
+from . import outbound
 from .delivery import DeliveryFailed
 
 USER_AGENT = "VelaOps-alerts/1"
@@ -38,31 +39,57 @@ def send_email(
         raise DeliveryFailed(f"email to {to}: the backend sent nothing")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a webhook that redirects is misconfigured: fail visibly rather than POST elsewhere
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def post_webhook(url: str, payload: dict) -> None:
-    parts = urlsplit(url)
-    where = parts.hostname or "the webhook"
-    if parts.scheme not in ("http", "https"):
-        raise DeliveryFailed("webhook URL must be http or https")
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-    )
+    """POST `payload` to `url` if outbound allows it, on a connection to the address it checked.
+
+    A refused URL and a redirect are final failures (a retry cannot change them); errors name the host
+    only, and whatever the receiver answers is recorded without the URL's path, query or credentials."""
     try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-            response.read(2048)
-    except urllib.error.HTTPError as exc:
-        answer = exc.read(200).decode(errors="replace").strip()
-        raise DeliveryFailed(f"webhook at {where} answered HTTP {exc.code}{': ' + answer if answer else ''}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryFailed(f"webhook at {where} unreachable: {reason}") from None
+        destination = outbound.resolve(url)
+    except outbound.Refused as exc:
+        raise DeliveryFailed(f"webhook not sent, its URL is refused: {exc}", final=True) from None
+    except outbound.Unresolvable as exc:
+        raise DeliveryFailed(f"webhook unreachable: {exc}") from None
+    where = destination.host
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    try:
+        connection = outbound.connect(destination, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+        try:
+            connection.request("POST", destination.target, body=json.dumps(payload).encode(), headers=headers)
+            response = connection.getresponse()
+            answer = response.read(2048)
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # refused, timed out, TLS, a broken answer
+        raise DeliveryFailed(f"webhook at {where} unreachable: {_scrub(_reason(exc), url)}") from None
+    if 300 <= response.status < 400:
+        # Not followed: the next hop would be a URL nobody checked (an internal address, say).
+        to = _redirect_target(url, response.getheader("Location") or "")
+        raise DeliveryFailed(
+            f"webhook at {where} answered HTTP {response.status}, a redirect to {to}; redirects are not followed",
+            final=True,
+        )
+    if response.status >= 400:
+        text = _scrub(answer[:200].decode(errors="replace").strip(), url)
+        raise DeliveryFailed(f"webhook at {where} answered HTTP {response.status}{': ' + text if text else ''}")
+
+
+def _redirect_target(url: str, location: str) -> str:
+    try:
+        return outbound.redact(urljoin(url, location))
+    except ValueError:  # a Location that is no URL at all
+        return "an invalid URL"
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__  # TimeoutError() says nothing by itself
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` without the URL's secrets (some receivers echo the path they were called at)."""
+    parts = urlsplit(url)
+    secrets = {url, parts.path, parts.query, *parts.path.split("/")}
+    secrets |= {value for item in parts.query.split("&") for value in item.split("=")}
+    for secret in sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text

@@ -2,8 +2,9 @@
 
 Every delivery is a row. A worker claims it with a conditional update (pending -> sending), sends, and
 records the outcome: sent, or the error with the next attempt pushed back (30 s, 2 min, 8 min, ...),
-or failed for good after DELIVERY_MAX_ATTEMPTS. A minute job re-sends what is due but was never picked
-up (a lost broker message, a worker killed mid-send), so nothing is lost silently.
+or failed for good after DELIVERY_MAX_ATTEMPTS (at once when the failure is final: a refused webhook URL,
+a redirect). A minute job re-sends what is due but was never picked up (a lost broker message, a worker
+killed mid-send), so nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ MAX_ERROR_CHARS = 1000
 
 
 class DeliveryFailed(Exception):
-    """A send that did not go through; the message is recorded, so it must never hold a secret."""
+    """A send that did not go through; the message is recorded, so it must never hold a secret.
+
+    `final`: retrying cannot help (a refused webhook URL, a redirect), so the delivery fails at once."""
+
+    def __init__(self, message: str, *, final: bool = False):
+        super().__init__(message)
+        self.final = final
 
 
 @dataclass(frozen=True)
@@ -56,10 +63,16 @@ def delivery_send(model: type[DeliveryRecord], delivery_id: int, send: Callable[
         send(delivery)
     except Exception as exc:  # noqa: BLE001 — every failure is recorded
         error = _describe(exc)
-        if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        final = isinstance(exc, DeliveryFailed) and exc.final
+        if final or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
             _finish(model, delivery, status=DeliveryStatus.FAILED, last_error=error)
             log.error(
-                "%s %s failed for good after %s attempts: %s", model.__name__, delivery_id, delivery.attempts, error
+                "%s %s failed for good after %s attempts%s: %s",
+                model.__name__,
+                delivery_id,
+                delivery.attempts,
+                " (not retried)" if final else "",
+                error,
             )
             return Outcome(DeliveryStatus.FAILED)
         retry_in = backoff_seconds(delivery.attempts)

@@ -10,6 +10,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 
 from ..models import AlertSettings, MaintenanceWindow, ReportFormat, ReportSchedule
+from ..validators import validate_webhook_url
 from .periods import MAX_CUSTOM_RANGE, Period, PeriodKind, completed_period, custom_period, validate_timezone, zone
 
 GENERATE_CHOICES = [
@@ -128,6 +129,7 @@ def webhook_url_field() -> forms.URLField:
         required=False,
         max_length=2048,
         assume_scheme="https",
+        validators=[validate_webhook_url],  # public addresses only, checked again when sending
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Leave blank to keep the current webhook.",
     )
