@@ -10,6 +10,7 @@ nothing but fake failures.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -33,6 +34,8 @@ class ControlServer:
             "aws_endpoint_url": self.config.moto_url,
             "faults": self.faults.current.as_dict(),
             "descriptions": DESCRIPTIONS,
+            # Who serves these ports: a second sandbox started with the same config adopts this one.
+            "sandbox": identity(self.config),
         }
 
     def start(self) -> None:
@@ -78,6 +81,20 @@ class ControlServer:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+
+def identity(config: SandboxConfig, pid: int | None = None) -> dict[str, Any]:
+    """What makes two sandboxes the same one: where each part listens and which databases stand in."""
+    return {
+        "pid": os.getpid() if pid is None else pid,
+        "moto_url": config.moto_url,
+        "dsql_port": config.dsql_port,
+        "health_port": config.health_port,
+        "control_port": config.control_port,
+        "postgres": f"{config.pg_host}:{config.pg_port}",
+        "aurora_database": config.aurora_database,
+        "dsql_database": config.dsql_database,
+    }
 
 
 class ControlError(Exception):

@@ -26,11 +26,19 @@ def _die_with_parent() -> None:
 
 
 def is_answering(url: str, timeout: float = 0.5) -> bool:
+    """A moto server answers at url: its config endpoint, which reads no emulated state.
+
+    Not /moto-api/data.json: that one serialises every public attribute of every model, and for a
+    Lambda function that includes the `docker_client` property, which connects to Docker; without a
+    Docker daemon it raises DockerException and moto answers 500 once the sandbox's Lambda exists (a
+    second sandbox then took the running moto for absent and failed to start its own on the port).
+    """
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
+        with urllib.request.urlopen(f"{url}/moto-api/config", timeout=timeout) as response:
+            config = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
         return False
+    return isinstance(config, dict) and "lambda" in config
 
 
 def _post(url: str, payload: dict | None = None) -> None:

@@ -1,4 +1,4 @@
-"""`manage.py sandbox`: the fault switches from a shell, and a real start, seed and Ctrl-C."""
+"""`manage.py sandbox`: the fault switches from a shell; a real start, seed, adoption by a second one and Ctrl-C."""
 
 import os
 import signal
@@ -43,6 +43,15 @@ def test_no_sandbox_running_is_a_clear_error():
         call_command("sandbox", "--show-faults", "--control-url", f"http://127.0.0.1:{free_port()}")
 
 
+def read_until(process: subprocess.Popen, text: str, lines: list[str]) -> None:
+    """Read the command's output into lines until a line contains text (or the process ends)."""
+    for line in process.stdout:
+        lines.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never printed:\n" + "".join(lines))
+
+
 @pytest.mark.django_db(transaction=True)  # the command's own process writes the row: flush it afterwards
 def test_the_command_starts_seeds_and_stops_on_ctrl_c():
     suffix = f"_cmd_{uuid.uuid4().hex[:8]}"
@@ -60,30 +69,45 @@ def test_the_command_starts_seeds_and_stops_on_ctrl_c():
             "DJANGO_SETTINGS_MODULE": "tests.settings",
         }
     )
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "sandbox", "--reset", "--fault", "dsql_latency_ms=10"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
+
+    def command(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "sandbox", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    process = command("--reset", "--fault", "dsql_latency_ms=10")
+    second = None
+    lines, second_lines = [], []
     try:
-        for line in process.stdout:
-            lines.append(line)
-            if "ready" in line or process.poll() is not None:
-                break
-        assert any("ready" in line for line in lines), "".join(lines)
+        read_until(process, "sandbox: ready", lines)
         environment = Environment.objects.get(slug="sandbox")
         assert environment.aws_endpoint_url == f"http://127.0.0.1:{ports['SANDBOX_PORT']}"
         assert environment.dsql_database == f"vela_dsql_sandbox{suffix}"
+
+        # A second one beside it (a second `make run`) adopts it instead of failing on the ports.
+        second = command()
+        read_until(second, "sandbox: ready", second_lines)
+        adopted = f"sandbox: adopted the sandbox running as pid {process.pid}"
+        assert any(" ".join(line.split()).startswith(adopted) for line in second_lines), "".join(second_lines)
+        # When the first one stops, the adopter starts parts of its own on the same ports.
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+        read_until(second, "starting this one's own", second_lines)
+        read_until(second, "sandbox: ready", second_lines)
+        assert is_answering(environment.aws_endpoint_url)
+
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=15) == 0
         assert not is_answering(environment.aws_endpoint_url)
     finally:
-        if process.poll() is None:
-            process.kill()
+        for running in (process, second):
+            if running is not None and running.poll() is None:
+                running.kill()
         config = replace(
             SandboxConfig.from_env(db),
             aurora_database=f"vela_aurora_sandbox{suffix}",
