@@ -185,6 +185,32 @@ def test_app_services_wait_for_what_they_need():
             assert target in services, f"{name} depends on unknown service {target}"
 
 
+def one_shot_services(services: dict) -> set[str]:
+    """Services something waits on to have exited successfully (migrate): run once, not kept running."""
+    return {
+        target
+        for service in services.values()
+        for target, spec in (service.get("depends_on") or {}).items()
+        if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
+    }
+
+
+def test_every_long_running_service_is_restarted():
+    services = compose()["services"]
+    one_shot = one_shot_services(services)
+    assert one_shot == {"migrate"}
+    for name, service in services.items():
+        policy = str(service.get("restart", "no"))
+        if name in one_shot:
+            # Restarting a finished one-shot would run it again forever; a failed one stops what waits on it.
+            assert policy in {"no", "on-failure"} or policy.startswith("on-failure:"), f"{name}: restart {policy}"
+            continue
+        assert policy in {"unless-stopped", "always", "on-failure"} or policy.startswith("on-failure:"), (
+            f"{name} runs for good but has no restart policy (restart: {policy}): a crash would leave it down"
+        )
+    assert SERVICES <= services.keys() - one_shot
+
+
 def app_commands() -> list[tuple[str, list[str]]]:
     found = []
     for name, service in compose()["services"].items():
