@@ -99,3 +99,53 @@ def test_role_less_users_and_unknown_environments(client, outsider, viewer, envi
     client.force_login(viewer)
     assert client.get("/environments/nope/").status_code == 404
     assert Environment.objects.count() == 1
+
+
+def test_after_a_completed_migration_the_page_shows_dsql_and_aurora_decommissioned(
+    client, viewer, operator, live_environment, moto_url
+):
+    from dashboard.models import MigrationRun, Step
+
+    cluster = aws(moto_url, "dsql").create_cluster(deletionProtectionEnabled=True)
+    rds = aws(moto_url, "rds")
+    rds.create_db_cluster_snapshot(
+        DBClusterSnapshotIdentifier="velaops-staging-m1-final", DBClusterIdentifier="vela-aurora"
+    )
+    rds.modify_db_cluster(DBClusterIdentifier="vela-aurora", DeletionProtection=False, ApplyImmediately=True)
+    rds.delete_db_cluster(DBClusterIdentifier="vela-aurora", SkipFinalSnapshot=True)
+    live_environment.dsql_cluster_identifier = cluster["identifier"]
+    live_environment.save()
+    migration = MigrationRun.objects.create(
+        environment=live_environment, runbook_version="1", started_by=operator, status=MigrationRun.Status.COMPLETED
+    )
+    Step.objects.create(
+        migration=migration,
+        position=10,
+        key="decommission_aurora",
+        title="Decommission Aurora",
+        state=Step.State.SUCCEEDED,
+        outputs={"cluster": "vela-aurora", "deleted": True, "final_snapshot": "velaops-staging-m1-final"},
+    )
+    client.force_login(viewer)
+    response = client.get(live_environment.get_absolute_url())
+    found = rows(response)
+    dsql = found[("DSQL cluster", cluster["identifier"])]
+    assert dsql.exists and dsql.state == "ACTIVE" and dsql.healthy and not dsql.error_code
+    assert dsql.details["endpoint"] == f"{cluster['identifier']}.dsql.us-east-1.on.aws"
+    aurora = found[("Aurora cluster", "vela-aurora")]
+    assert aurora.retired and not aurora.error_code and aurora.state == "decommissioned"
+    assert aurora.details["final snapshot"] == "velaops-staging-m1-final"
+    assert aurora.details["snapshot status"] == "available"
+    assert aurora.details["by"] == f"migration {migration.pk}"
+    html = response.content.decode()
+    assert "DBClusterNotFoundFault" not in html and "<strong>missing</strong>" not in html.split("Aurora cluster")[1]
+    assert "no: decommissioned" in html and f"{cluster['identifier']}.dsql.us-east-1.on.aws" in html
+
+
+def test_aurora_gone_without_a_decommission_is_still_missing(client, viewer, live_environment, moto_url):
+    rds = aws(moto_url, "rds")
+    rds.modify_db_cluster(DBClusterIdentifier="vela-aurora", DeletionProtection=False, ApplyImmediately=True)
+    rds.delete_db_cluster(DBClusterIdentifier="vela-aurora", SkipFinalSnapshot=True)
+    client.force_login(viewer)
+    aurora = rows(client.get(live_environment.get_absolute_url()))[("Aurora cluster", "vela-aurora")]
+    assert aurora.exists is False and not aurora.retired and aurora.error_code == "DBClusterNotFoundFault"

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
-from ..models import Environment
+from ..models import Environment, Step
+from ..runbook.steps.decommission_aurora import STEP as DECOMMISSION_AURORA
 from .api_health import fetch_health
 
 HEALTH_URL_TIMEOUT = 5
@@ -32,6 +33,11 @@ class ResourceState:
     def healthy(self) -> bool:
         return bool(self.exists) and not self.error_code and self.state in HEALTHY_STATES
 
+    @property
+    def retired(self) -> bool:
+        """Gone on purpose (a completed runbook step deleted it), not missing."""
+        return self.exists is False and self.state == DECOMMISSIONED
+
 
 HEALTHY_STATES = {
     "CREATE_COMPLETE",
@@ -43,6 +49,8 @@ HEALTHY_STATES = {
     "Successful",
     "ok",
 }
+
+DECOMMISSIONED = "decommissioned"
 
 # Error codes that mean "checked, and it is not there" rather than "could not check".
 NOT_FOUND_CODES = {
@@ -64,9 +72,13 @@ def environment_resources(environment: Environment) -> list[ResourceState]:
         checks.append(lambda: _lambda(lam, environment.lambda_function_name))
     if environment.api_health_url:
         checks.append(lambda: _health_url(environment.api_health_url))
+    if environment.dsql_cluster_identifier:
+        dsql = client(environment, "dsql", session)
+        checks.append(lambda: _dsql(dsql, environment))
     if environment.aurora_cluster_identifier:
         rds = client(environment, "rds", session)
-        checks.append(lambda: _aurora(rds, environment.aurora_cluster_identifier))
+        decommission = _aurora_decommission(environment)  # read here: the checks run on other threads
+        checks.append(lambda: _aurora(rds, environment.aurora_cluster_identifier, decommission))
     if environment.dynamodb_tables:
         ddb = client(environment, "dynamodb", session)
         checks += [lambda name=name: _table(ddb, name) for name in environment.dynamodb_tables]
@@ -116,7 +128,58 @@ def _lambda(lam, name: str) -> ResourceState:
     return _guarded("Lambda function", name, read)
 
 
-def _aurora(rds, identifier: str) -> ResourceState:
+def _aurora_decommission(environment: Environment) -> Step | None:
+    """The latest succeeded "Decommission Aurora" step of this environment's migrations, if any."""
+    return (
+        Step.objects.filter(
+            migration__environment=environment, key=DECOMMISSION_AURORA.key, state=Step.State.SUCCEEDED
+        )
+        .select_related("migration")
+        .order_by("-migration__started_at")
+        .first()
+    )
+
+
+def _dsql(dsql, environment: Environment) -> ResourceState:
+    identifier = environment.dsql_cluster_identifier
+
+    def read() -> ResourceState:
+        cluster = dsql.get_cluster(identifier=identifier)
+        details = {
+            "endpoint": environment.dsql_endpoint,
+            "deletion protection": "on" if cluster.get("deletionProtectionEnabled") else "off",
+            "created": str(cluster.get("creationTime") or ""),
+            "ARN": cluster.get("arn", ""),
+        }
+        return ResourceState("DSQL cluster", identifier, True, cluster.get("status", ""), details)
+
+    return _guarded("DSQL cluster", identifier, read)
+
+
+def _aurora(rds, identifier: str, decommission: Step | None = None) -> ResourceState:
+    found = _aurora_live(rds, identifier)
+    if found.exists is False and decommission is not None:
+        return _aurora_decommissioned(rds, identifier, decommission)
+    return found
+
+
+def _aurora_decommissioned(rds, identifier: str, decommission: Step) -> ResourceState:
+    """Deleted by the runbook: say so, with the final snapshot it left (read live, it may be gone too)."""
+    snapshot = decommission.outputs.get("final_snapshot", "")
+    details = {"by": f"migration {decommission.migration_id}", "final snapshot": snapshot}
+    if snapshot:
+        try:
+            found = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot)["DBClusterSnapshots"]
+            details["snapshot status"] = found[0].get("Status", "") if found else "not found"
+            if found and found[0].get("SnapshotCreateTime"):
+                details["snapshot taken"] = str(found[0]["SnapshotCreateTime"])
+        except AWS_EXCEPTIONS as exc:
+            error = describe_error(exc)
+            details["snapshot status"] = "not found" if error.code == "DBClusterSnapshotNotFoundFault" else error.code
+    return ResourceState("Aurora cluster", identifier, False, DECOMMISSIONED, details)
+
+
+def _aurora_live(rds, identifier: str) -> ResourceState:
     def read() -> ResourceState:
         cluster = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
         details = {

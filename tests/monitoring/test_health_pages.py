@@ -7,8 +7,10 @@ import json
 import math
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -607,3 +609,17 @@ def test_a_target_under_another_environment_is_404(viewer_client, environment, o
 def test_environment_pages_link_to_the_health_overview(viewer_client, environment):
     url = reverse("health-overview", args=[environment.slug])
     assert url in viewer_client.get(reverse("environment-list")).content.decode()
+
+
+def test_long_target_names_keep_their_distinct_end_visible(viewer_client, environment):
+    """A thousand names sharing a prefix must not all read `bench-api_health-1-0…`: the end shows."""
+    names = [f"bench-api_health-1-0000-a-rather-long-shared-prefix-{n:04d}" for n in (7, 8)]
+    targets = [make_target(environment, name, kind=ProbeKind.DYNAMODB) for name in names]
+    html = viewer_client.get(reverse("health-overview", args=[environment.slug])).content.decode()
+    for target, name in zip(targets, names, strict=True):
+        cell = re.search(r'<td class="tname">(.*?)</td>', row_html(html, target.pk), re.S).group(1)
+        assert f'title="{name}"' in cell  # the whole name on hover
+        assert f'<span class="head">{name[:-12]}</span><span class="tail">{name[-12:]}</span>' in cell
+    css = (Path(settings.BASE_DIR) / "static/velaops/health.css").read_text()
+    assert re.search(r"\.mid-ellipsis \.tail \{[^}]*flex: 0 0 auto", css)  # the tail never shrinks
+    assert re.search(r"\.mid-ellipsis \.head \{[^}]*text-overflow: ellipsis", css)
