@@ -17,7 +17,7 @@ export AWS_SECRET_ACCESS_KEY := sandbox
 endif
 
 # Local runs: debug on, so no SECRET_KEY is needed and static files are served by whitenoise from source.
-# honcho gives each process its own PORT, so links in emails name the web port explicitly.
+# Links in emails name the web port explicitly (VELAOPS_BASE_URL).
 RUN_ENV := DEBUG=1 PORT=$(PORT) VELAOPS_BASE_URL=http://127.0.0.1:$(PORT)
 DEMO_USER ?= demo
 DEMO_PASSWORD ?= vela-demo-operator
@@ -44,7 +44,10 @@ system-libs:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WEASYPRINT_DEBS) >/dev/null; \
 	else echo "Reports need Debian's $(WEASYPRINT_DEBS) (apt-get install them as root)." >&2; fi
 
+# infra/supervise.py runs infra/Procfile.dev under supervisord: a process that exits (killed, or lost
+# Redis) is restarted with a growing delay and logged, the others keep running; Ctrl-C stops them all.
 run: install system-libs
+	@$(PY) -m infra.ensure_services
 	$(PY) -m infra.ensure_database
 	$(RUN_ENV) $(PY) manage.py migrate --no-input -v0
 	$(RUN_ENV) VELAOPS_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py createuser $(DEMO_USER) --role operator
@@ -54,9 +57,9 @@ run: install system-libs
 	@echo "  operator: $(DEMO_USER) / $(DEMO_PASSWORD)"
 	@echo "  admin:    $(ADMIN_USER) / $(ADMIN_PASSWORD)"
 	@echo "  sandbox:  offline AWS + DSQL + Aurora + API health route (manage.py sandbox), environment 'sandbox'"
-	@echo "  Ctrl-C stops everything."
+	@echo "  Ctrl-C stops everything; a process that exits is restarted."
 	@echo
-	$(RUN_ENV) $(VENV)/bin/honcho --procfile infra/Procfile.dev --app-root . start
+	@$(RUN_ENV) $(PY) -m infra.supervise infra/Procfile.dev
 
 test: install system-libs
 	$(PY) -m pytest

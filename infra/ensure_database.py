@@ -34,5 +34,8 @@ def ensure_database(url: str) -> bool:
 
 if __name__ == "__main__":
     url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/velaops")
-    created = ensure_database(url)
+    try:
+        created = ensure_database(url)
+    except psycopg.Error as exc:  # infra.ensure_services ran first: this is rare (permissions), one line anyway
+        sys.exit(f"make run: cannot create the database of DATABASE_URL: {' '.join(str(exc).split())}")
     print(f"database {dj_database_url.parse(url)['NAME']}: {'created' if created else 'exists'}", file=sys.stderr)
