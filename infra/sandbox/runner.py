@@ -164,6 +164,10 @@ def run_forever(sandbox: Sandbox, *, reset: bool = False, out: Callable[[str], N
     try:
         _start_and_seed(sandbox, reset, out)
         while not stopping.wait(ADOPTED_CHECK_SECONDS if sandbox.adopted else 1):
+            moto = sandbox.moto.process
+            if moto is not None and moto.poll() is not None:
+                # Everything else depends on it: stop (non-zero) and let make run's supervisord start us again.
+                raise RuntimeError(f"moto exited with code {moto.returncode}; the sandbox stops with it")
             if sandbox.adopted is not None and not sandbox.adopted_is_running():
                 out(f"sandbox: the adopted sandbox (pid {sandbox.adopted['pid']}) stopped; starting this one's own")
                 sandbox.stop()
