@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -108,6 +109,54 @@ def test_the_command_starts_seeds_and_stops_on_ctrl_c():
         for running in (process, second):
             if running is not None and running.poll() is None:
                 running.kill()
+        config = replace(
+            SandboxConfig.from_env(db),
+            aurora_database=f"vela_aurora_sandbox{suffix}",
+            dsql_database=f"vela_dsql_sandbox{suffix}",
+        )
+        aurora_db.drop(config)
+        dsql_proxy.drop_database(config)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_stops_non_zero_when_its_moto_dies():
+    """So that make run's supervisord starts the whole sandbox again (one without moto serves nothing)."""
+    suffix = f"_cmd_{uuid.uuid4().hex[:8]}"
+    moto_port = free_port()
+    db = settings.DATABASES["default"]
+    env = os.environ | {
+        "SANDBOX_PORT": str(moto_port),
+        "SANDBOX_DSQL_PORT": str(free_port()),
+        "SANDBOX_HEALTH_PORT": str(free_port()),
+        "SANDBOX_CONTROL_PORT": str(free_port()),
+        "SANDBOX_DATABASE_SUFFIX": suffix,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "sandbox"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        read_until(process, "sandbox: ready", lines)
+        (moto,) = [
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if stat.exists()
+            and stat.read_text().rsplit(") ", 1)[1].split()[1] == str(process.pid)
+            and b"moto.server" in (stat.parent / "cmdline").read_bytes()
+        ]
+        os.kill(moto, signal.SIGKILL)
+        assert process.wait(timeout=20) == 1
+        assert "moto exited with code -9" in process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
         config = replace(
             SandboxConfig.from_env(db),
             aurora_database=f"vela_aurora_sandbox{suffix}",
