@@ -36,8 +36,32 @@ def browser():
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]  # later subprocesses (check --deploy) must not inherit it
 
 
+# Runs before any page script, outside the page's CSP: every violation becomes a console error.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + e.sourceFile + ":" + e.lineNumber + " " + (e.sample || ""));
+});
+"""
+
+
 @pytest.fixture
 def page(browser, live_server):
+    """A page whose console errors (CSP violations included, htmx's errors too) and uncaught exceptions fail
+    the test: every page a browser test visits must satisfy the Content-Security-Policy."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
+    page = context.new_page()
+    problems: list[str] = []
+    page.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def on_console(message) -> None:
+        # The browser asks every site for /favicon.ico, which VelaOps has none of: not a page's error.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            problems.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: uncaught {error}"))
+    page.csp_problems = problems
+    yield page
     context.close()
+    assert not problems, "console errors or CSP violations:\n" + "\n".join(problems)

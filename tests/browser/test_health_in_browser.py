@@ -86,8 +86,16 @@ def log_in(page, user, path):
 
 def test_overview_and_target_charts_update_live(page, environment, operator, monitored):
     dsql, table = monitored["dsql"], monitored["table"]
+    long_names = [f"bench-api_health-1-0000-with-a-long-shared-prefix-{n:04d}" for n in (41, 42)]
+    long = [Target.objects.create(environment=environment, kind=ProbeKind.DYNAMODB, name=n) for n in long_names]
     log_in(page, operator, f"/environments/{environment.slug}/health/")
     page.wait_for_selector(f"#target-{dsql.pk}")
+    for target, name in zip(long, long_names, strict=True):
+        link = page.locator(f"#target-{target.pk} td.tname a")
+        assert link.get_attribute("title") == name
+        cell, tail = page.locator(f"#target-{target.pk} td.tname").bounding_box(), link.locator(".tail").bounding_box()
+        assert tail["x"] + tail["width"] <= cell["x"] + cell["width"] + 1, "the distinct end is cut off"
+        assert link.locator(".tail").inner_text() == name[-12:]
     assert page.locator(f"#target-{dsql.pk} svg.spark polyline").count() >= 1
     assert page.locator("#timeline-strip a.ev").count() == 4
     assert "Point the Lambda at DSQL" in page.locator("#timeline-strip").inner_html()

@@ -5,6 +5,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from dashboard.runbook import STEPS
+from dashboard.services import migrations as service
 from velaops.celery import app
 
 from .screenshots import shot
@@ -24,7 +25,19 @@ def test_log_in_and_click_through_the_whole_migration(page, fresh_sandbox_enviro
 
     page.click("text=Start a migration")
     page.wait_for_selector("#steps")
+    # The flash message once (not at the top and again in the steps), Abandon offered to an operator.
+    assert page.locator(".messages li", has_text="started with runbook").count() == 1
+    assert page.locator("#abandon summary", has_text="Abandon this migration").count() == 1
     shot(page, "02-migration-started")
+
+    # The audit trail follows the run without a reload: a refusal elsewhere shows up with the next poll.
+    migration = environment.migrations.get()
+    try:
+        later = migration.steps.get(key="verify_dsql")
+        service.attempt_request(step=later, action="run", user=operator, source_address="10.9.8.7")
+    except service.ActionRefused:
+        pass
+    page.locator("#audit tr.refused", has_text="10.9.8.7").wait_for(timeout=15_000)
 
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
         for number, definition in enumerate(STEPS, start=1):
@@ -38,9 +51,44 @@ def test_log_in_and_click_through_the_whole_migration(page, fresh_sandbox_enviro
                 shot(page, f"03-step-{number:02d}-{definition.key}")
 
     page.wait_for_selector("text=Migration completed")
+    # Swapped live with the steps: no Abandon on a completed migration, the steps' audit events are there.
+    page.locator("#abandon").wait_for(state="detached", timeout=10_000)
+    assert page.locator("#audit tr:not(.refused) td", has_text="step.run").count() == len(STEPS)
+    assert page.locator(".messages li").count() <= 1
     shot(page, "04-migration-completed")
+
+    # The environment page shows the world as it now is: the DSQL cluster, Aurora decommissioned.
+    page.goto(f"/environments/{environment.slug}/")
+    dsql_row = page.locator("#resources tr", has_text="DSQL cluster")
+    dsql_row.wait_for()
+    assert "ACTIVE" in dsql_row.inner_text() and ".dsql." in dsql_row.inner_text()
+    aurora_row = page.locator("#resources tr", has_text="Aurora cluster")
+    assert "decommissioned" in aurora_row.inner_text() and "-final" in aurora_row.inner_text()
+    assert "NotFound" not in aurora_row.inner_text()
+    shot(page, "06-environment-after-migration")
+    page.goto(migration.get_absolute_url())
 
     page.locator("tr[data-step=provision_dsql] a", has_text="run #1").click()
     page.wait_for_selector("#log-lines li")
     assert page.locator("#log-lines").inner_text().count("ACTIVE") >= 1
     shot(page, "05-provision-log")
+
+
+def test_the_admin_satisfies_the_policy(page, superuser, environment):
+    """Django's admin in the same browser: no CSP violation on its index, lists and forms."""
+    page.goto("/admin/")
+    page.fill("input[name=username]", superuser.username)
+    page.fill("input[name=password]", f"pw-{superuser.username}")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#content-main")
+    for path in (
+        "/admin/dashboard/environment/",
+        f"/admin/dashboard/environment/{environment.pk}/change/",
+        "/admin/dashboard/environment/add/",
+        "/admin/dashboard/auditevent/",
+        "/admin/dashboard/target/",
+        "/admin/auth/user/",
+    ):
+        page.goto(path)
+        page.wait_for_selector("#content")
+    page.wait_for_timeout(500)  # violations are reported asynchronously
