@@ -9,7 +9,7 @@ from dashboard import roles
 from dashboard.models import Environment
 from dashboard.redis_client import redis_client
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.sandbox", "tests.fixtures.outages"]
 
 
 @pytest.fixture(scope="session", autouse=True)

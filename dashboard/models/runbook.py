@@ -87,6 +87,7 @@ class Attempt(models.Model):
         FAILED = "failed", "failed"
         CANCELLED = "cancelled", "cancelled"
         INTERRUPTED = "interrupted", "interrupted"
+        NOT_STARTED = "not_started", "not started"  # recorded, but its message never reached the broker
 
     ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCELLING)
 
@@ -99,6 +100,8 @@ class Attempt(models.Model):
     requested_at = models.DateTimeField(auto_now_add=True)
     source_address = models.GenericIPAddressField(null=True, blank=True)
     reason = models.TextField(blank=True, help_text="Why it was skipped, cancelled or interrupted.")
+    # When its message was last handed to the broker; the sweep re-sends a queued attempt's lost message.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

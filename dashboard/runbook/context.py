@@ -12,6 +12,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ..aws import boto3_session, client, describe_error
+from ..db import reconnecting
 from ..models import Attempt, AttemptLog, Environment, MigrationRun, Step
 
 
@@ -131,7 +132,10 @@ class StepContext:
 
     # --- records ---------------------------------------------------------------------------------
     def log(self, message: str, *, level: str = "info", data: dict | None = None) -> None:
-        AttemptLog.objects.create(attempt=self.attempt, level=level, message=message, data=data or {})
+        reconnecting(
+            lambda: AttemptLog.objects.create(attempt=self.attempt, level=level, message=message, data=data or {}),
+            what=f"logging attempt {self.attempt.pk}",
+        )
 
     def output_of(self, step_key: str) -> dict[str, Any]:
         """Outputs of an earlier step of this migration (its latest successful run)."""

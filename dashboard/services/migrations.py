@@ -16,14 +16,17 @@ from datetime import timedelta
 import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, close_old_connections, connection, transaction
-from django.db.models import Max
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
-from .. import roles
+from .. import queue, roles
 from ..alerts.events import attempt_ended
 from ..aws import AWS_EXCEPTIONS, describe_error
+from ..db import reconnecting
 from ..models import Approval, Attempt, AuditEvent, Environment, MigrationRun, Step
+from ..redis_client import redis_client, redis_key
 from ..runbook import RUNBOOK_VERSION, STEPS, step_definition
 from ..runbook.context import Cancelled, StepContext, StepFailed
 
@@ -31,7 +34,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 5  # seconds between a running attempt's heartbeats
 STALE_AFTER = timedelta(seconds=30)  # no heartbeat for this long: the worker is gone
+FINISH_WITHIN = 120  # seconds a finished attempt keeps trying to record its outcome through a database outage
 QUEUED_TIMEOUT = timedelta(minutes=15)  # queued this long without a worker picking it up
+RESEND_AFTER = timedelta(seconds=60)  # queued and unclaimed this long: its message may be lost, send it again
 ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
 
 ACTIONABLE_FOR_RUN = {Step.State.PENDING, Step.State.FAILED, Step.State.ROLLED_BACK}
@@ -123,14 +128,44 @@ def attempt_request(
                 attempt=attempt.number,
                 reason=reason.strip(),
             )
-            if not skip:
-                from tasks.runbook import run_attempt
-
-                run_attempt.delay_on_commit(attempt.pk)
     except IntegrityError:
         # The partial unique index caught a race the lock did not (it cannot, but the database is the guarantee).
         raise ActionRefused("Another attempt of this migration is already queued or running.") from None
+    if not skip:
+        # After the commit, so the worker finds the row; inside a caller's transaction, at its commit.
+        if connection.in_atomic_block:
+            transaction.on_commit(lambda: _enqueue(attempt, raise_=False), robust=True)
+        else:
+            _enqueue(attempt)
     return attempt
+
+
+class NotQueued(ActionRefused):
+    """The attempt was recorded but its message never reached the broker; it is recorded as not started."""
+
+
+RUN_ATTEMPT_TASK = "tasks.runbook.run_attempt"
+
+
+def _enqueue(attempt: Attempt, raise_: bool = True) -> None:
+    try:
+        queue.send(RUN_ATTEMPT_TASK, attempt.pk)
+    except queue.QueueUnavailable as exc:
+        reason = f"not started: {exc}; nothing ran"
+        with transaction.atomic():
+            _lock(attempt.migration)
+            if Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.QUEUED).update(
+                status=Attempt.Status.NOT_STARTED, finished_at=timezone.now(), reason=reason[:2000]
+            ):
+                StepContext(attempt).log(reason, level="error")
+        log.warning("attempt %s %s", attempt.pk, reason)
+        if raise_:
+            raise NotQueued(
+                f"“{attempt.step.title}” could not be queued: the task queue (Redis) is unreachable. "
+                "Nothing ran; the attempt is recorded as not started. Try again once Redis is back."
+            ) from exc
+        return
+    Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.QUEUED).update(enqueued_at=timezone.now())
 
 
 def attempt_cancel(*, attempt: Attempt, user: AbstractBaseUser, source_address: str | None) -> str:
@@ -314,13 +349,20 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(HEARTBEAT_INTERVAL):
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE dashboard_attempt SET heartbeat_at = now() WHERE id = %s "
-                        "AND status IN ('running', 'cancelling') RETURNING status",
-                        [self.attempt_id],
-                    )
-                    row = cursor.fetchone()
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "UPDATE dashboard_attempt SET heartbeat_at = now() WHERE id = %s "
+                            "AND status IN ('running', 'cancelling') RETURNING status",
+                            [self.attempt_id],
+                        )
+                        row = cursor.fetchone()
+                except DatabaseError as exc:
+                    # A PostgreSQL restart or failover: the next beat reconnects. Dying here would let the
+                    # sweep call a healthy step's worker gone (STALE_AFTER allows several missed beats).
+                    log.warning("attempt %s: heartbeat failed (%s); retrying at the next beat", self.attempt_id, exc)
+                    connection.close()
+                    continue
                 if row is None:  # finished, or the sweep gave up on us: nothing to keep alive
                     return
                 if row[0] == Attempt.Status.CANCELLING:
@@ -332,8 +374,12 @@ class _Heartbeat(threading.Thread):
 def attempt_execute(attempt_id: int, worker: str = "") -> str | None:
     """Run a queued attempt to its end; returns the final status, None if it was not ours to run."""
     now = timezone.now()
-    claimed = Attempt.objects.filter(pk=attempt_id, status=Attempt.Status.QUEUED).update(
-        status=Attempt.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200]
+    claimed = reconnecting(
+        lambda: Attempt.objects.filter(pk=attempt_id, status=Attempt.Status.QUEUED).update(
+            status=Attempt.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200]
+        ),
+        what=f"claiming attempt {attempt_id}",
+        within=30,
     )
     if not claimed:  # cancelled before it started, or a duplicate delivery of the message
         return None
@@ -386,7 +432,37 @@ def _describe_failure(exc: Exception) -> tuple[dict, dict]:
 
 
 def _finish(attempt: Attempt, status: str, outputs: dict, error: dict) -> None:
+    """Record the outcome, reconnecting through a database outage for up to FINISH_WITHIN; if even that
+    fails, leave the true outcome where the sweep will find it instead of a bare 'stopped heartbeating'."""
     close_old_connections()
+    try:
+        reconnecting(
+            lambda: _finish_once(attempt, status, outputs, error),
+            what=f"recording attempt {attempt.pk}",
+            within=FINISH_WITHIN,
+        )
+    except DatabaseError as exc:
+        cause = f"the worker finished it as {status} but could not record that: {type(exc).__name__}: {exc}"
+        log.error("attempt %s: %s", attempt.pk, cause)
+        _remember_unrecorded(attempt.pk, cause)
+        raise
+
+
+def _remember_unrecorded(attempt_id: int, cause: str) -> None:
+    try:
+        redis_client().set(redis_key(f"attempt-unrecorded:{attempt_id}"), cause[:2000], ex=7 * 86400)
+    except RedisError:
+        log.error("attempt %s: Redis is away too; the cause is only in this log", attempt_id)
+
+
+def _unrecorded_cause(attempt_id: int) -> str | None:
+    try:
+        return redis_client().get(redis_key(f"attempt-unrecorded:{attempt_id}"))
+    except RedisError:
+        return None
+
+
+def _finish_once(attempt: Attempt, status: str, outputs: dict, error: dict) -> None:
     with transaction.atomic():
         # Under the migration's lock, like every request: an action decides on the attempt and the step
         # together, so it must never see the attempt ended and its step not yet following it.
@@ -419,8 +495,30 @@ def _apply_to_step(attempt: Attempt, status: str, outputs: dict) -> None:
         Step.objects.filter(pk=step.pk).update(state=Step.State.ROLLED_BACK)
 
 
+def attempts_resend(now=None) -> int:
+    """Hand the broker again the message of each attempt queued for a while and not claimed: a message lost
+    with the broker (a Redis restarted empty) or never sent (the process died right after the commit).
+    A duplicate is harmless: only a queued attempt is claimed. Returns how many were re-sent."""
+    now = now or timezone.now()
+    lost = Attempt.objects.filter(status=Attempt.Status.QUEUED, requested_at__lt=now - RESEND_AFTER).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - RESEND_AFTER)
+    )
+    sent = 0
+    for attempt_id in lost.values_list("pk", flat=True):
+        try:
+            queue.send(RUN_ATTEMPT_TASK, attempt_id)
+        except queue.QueueUnavailable as exc:
+            log.warning("could not re-send attempt %s: %s", attempt_id, exc)
+            break  # the broker is away for all of them; the next sweep tries again
+        Attempt.objects.filter(pk=attempt_id, status=Attempt.Status.QUEUED).update(enqueued_at=timezone.now())
+        sent += 1
+    return sent
+
+
 def attempts_sweep(stale_after: timedelta = STALE_AFTER) -> int:
-    """Mark attempts whose worker stopped heartbeating (or never started them) interrupted; returns how many."""
+    """Re-send lost messages of queued attempts; mark attempts whose worker stopped heartbeating interrupted,
+    and those no worker picked up in time not started; returns how many were marked."""
+    attempts_resend()
     now = timezone.now()
     stale = list(
         Attempt.objects.filter(
@@ -436,20 +534,21 @@ def attempts_sweep(stale_after: timedelta = STALE_AFTER) -> int:
         if attempt.status == Attempt.Status.QUEUED:
             reason = f"no worker picked it up within {QUEUED_TIMEOUT.seconds // 60} minutes"
         else:
-            reason = (
+            reason = _unrecorded_cause(attempt.pk) or (
                 f"worker {attempt.worker or '?'} stopped sending heartbeats "
                 f"(last at {attempt.heartbeat_at:%H:%M:%S} UTC); it was stopped or killed"
             )
+        # Never claimed: nothing ran, so the step keeps its state; claimed and silent: the step failed.
+        status = Attempt.Status.NOT_STARTED if attempt.status == Attempt.Status.QUEUED else Attempt.Status.INTERRUPTED
         with transaction.atomic():
             _lock(attempt.migration)
             if Attempt.objects.filter(pk=attempt.pk, status=attempt.status).update(
-                status=Attempt.Status.INTERRUPTED, finished_at=now, reason=reason
+                status=status, finished_at=now, reason=reason
             ):
-                StepContext(attempt).log(f"interrupted: {reason}", level="error")
-                _apply_to_step(attempt, Attempt.Status.INTERRUPTED, {})
+                StepContext(attempt).log(f"{status.label}: {reason}", level="error")
+                _apply_to_step(attempt, status, {})
                 transaction.on_commit(
-                    lambda a=attempt: attempt_ended.send(Attempt, attempt=a, status=Attempt.Status.INTERRUPTED),
-                    robust=True,
+                    lambda a=attempt, s=status: attempt_ended.send(Attempt, attempt=a, status=s), robust=True
                 )
                 marked += 1
     return marked
