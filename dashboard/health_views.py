@@ -21,6 +21,7 @@ from .access import environment_for_operator, environment_for_viewer
 from .models import AuditEvent, Environment, Incident, Target
 from .monitoring import queries as q
 from .monitoring.stats import downtime_seconds, floor_time, incidents_overlapping, range_stats
+from .params import int_param
 
 OVERVIEW = "dashboard/health_overview.html"
 DETAIL = "dashboard/health_target.html"
@@ -63,12 +64,13 @@ def health_overview_live(request: HttpRequest, slug: str) -> HttpResponse:
     """204 unless a target changed after `since`; else the changed rows, counts and open incidents,
     each swapped out of band, and the new `since`."""
     environment = environment_for_viewer(request, slug)
-    since = q.from_micros(request.GET.get("since"))
+    since = q.from_micros(int_param(request.GET, "since"))
     changed = q.changed_targets(environment, since)
     if not changed:
         return HttpResponse(status=204)
     counts = q.status_counts_query(environment)
-    if request.GET.get("n", "").isdigit() and int(request.GET["n"]) != sum(counts.values()):
+    shown = int_param(request.GET, "n", None)
+    if shown is not None and shown != sum(counts.values()):
         return HttpResponseClientRefresh()  # a target was added or removed: rows cannot be patched in
     now = timezone.now()
     incidents = q.open_incidents(environment)
@@ -166,7 +168,7 @@ def target_detail_live(request: HttpRequest, slug: str, pk: int) -> HttpResponse
     status, the range summary, results newer than `after` (on the first page) and the chart's newest
     buckets for health.js to merge."""
     target = _target(request, slug, pk)
-    since = q.from_micros(request.GET.get("since"))
+    since = q.from_micros(int_param(request.GET, "since"))
     if target.changed_at <= since:
         return HttpResponse(status=204)
     spec = _range(request)
@@ -188,9 +190,9 @@ def target_detail_live(request: HttpRequest, slug: str, pk: int) -> HttpResponse
         **_status_context(request, target, now),
         **_summary_context(target, spec, now),
     }
-    if request.GET.get("page", "1") == "1":
-        after = request.GET.get("after", "")
-        newer = q.newer_results(target, int(after)) if after.isdigit() else []
+    if int_param(request.GET, "page", 1, minimum=1) == 1:
+        after = int_param(request.GET, "after", None)
+        newer = q.newer_results(target, after) if after is not None else []
         context["new_results"] = q.result_rows(newer)
         context["after"] = newer[0].pk if newer else None
     return render(request, DETAIL + "#live", context)
@@ -269,8 +271,8 @@ def _range_context(target: Target, spec: q.RangeSpec, now: datetime) -> dict:
     return context
 
 
-def _page_number(request: HttpRequest, name: str) -> str:
-    return request.GET.get(name, "1")
+def _page_number(request: HttpRequest, name: str) -> int:
+    return int_param(request.GET, name, 1, minimum=1)
 
 
 def _pager(request: HttpRequest, page, param: str) -> dict:

@@ -13,6 +13,7 @@ from . import roles
 from .access import environment_for_operator, environment_for_viewer
 from .csp import allow_report_styles
 from .models import Environment, Report, ReportDelivery, ReportRequest, ReportSchedule
+from .params import int_param
 from .reports.forms import GenerateForm, ScheduleForm
 from .reports.render import render_document
 from .reports.service import attachment_stem, report_request_create
@@ -31,7 +32,7 @@ def _archive_context(request: HttpRequest, environment: Environment, form: Gener
         .defer("content", "html", "csv", "pdf")
         .select_related("generated_by", "schedule")
     )
-    page = Paginator(reports, REPORTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(reports, REPORTS_PER_PAGE).get_page(int_param(request.GET, "page", 1, minimum=1))
     can_operate = roles.can_operate(request.user)
     return {
         "environment": environment,
