@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from django import forms
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import roles
 from .access import environment_for_operator, environment_for_viewer, require_operator
 from .models import Approval, Attempt, AttemptLog, MigrationRun, Step
+from .params import int_param
 from .runbook import step_definition
 from .services import migrations as service
 from .services.migration_export import migration_as_json, migration_as_markdown
@@ -32,6 +34,24 @@ def _migration(request: HttpRequest, slug: str, pk: int, *, operate: str = "") -
     if operate:
         require_operator(request, environment, event=operate, migration=migration)
     return migration
+
+
+class ActionForm(forms.Form):
+    """What an operator types beside an action: text the database can store (CharField refuses NUL),
+    of a bounded length. Refused input is an error message on the page, never a server error."""
+
+    confirmation = forms.CharField(required=False, strip=False, max_length=300)
+    reason = forms.CharField(required=False, strip=False, max_length=2000)
+
+
+def _action_form(request: HttpRequest) -> ActionForm | None:
+    """The bound form if valid; else None, with each field's error shown as a message."""
+    form = ActionForm(request.POST)
+    if form.is_valid():
+        return form
+    for name, errors in form.errors.items():
+        messages.error(request, f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}")
+    return None
 
 
 def _source(request: HttpRequest) -> str | None:
@@ -148,6 +168,9 @@ def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: 
     step = get_object_or_404(Step, pk=step_pk, migration=migration)
     if action not in Attempt.Action.values:
         return HttpResponse(status=404)
+    form = _action_form(request)
+    if form is None:
+        return _after_action(request, migration)
 
     def do():
         service.attempt_request(
@@ -155,8 +178,8 @@ def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: 
             action=action,
             user=request.user,
             source_address=_source(request),
-            confirmation=request.POST.get("confirmation", ""),
-            reason=request.POST.get("reason", ""),
+            confirmation=form.cleaned_data["confirmation"],
+            reason=form.cleaned_data["reason"],
         )
 
     verb = {"run": "queued", "rollback": "rollback queued", "skip": "skipped"}[action]
@@ -202,6 +225,9 @@ def approval_grant(request: HttpRequest, slug: str, pk: int, approval_pk: int) -
 @require_POST
 def migration_abandon(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk, operate="migration.abandon")
+    form = _action_form(request)
+    if form is None:
+        return _after_action(request, migration)
     return _act(
         request,
         migration,
@@ -209,7 +235,7 @@ def migration_abandon(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             migration=migration,
             user=request.user,
             source_address=_source(request),
-            reason=request.POST.get("reason", ""),
+            reason=form.cleaned_data["reason"],
         ),
         "Migration abandoned.",
     )
@@ -222,7 +248,7 @@ def attempt_detail(request: HttpRequest, slug: str, pk: int, attempt_pk: int) ->
         Attempt.objects.select_related("step", "requested_by"), pk=attempt_pk, migration=migration
     )
     if request.htmx and not request.htmx.history_restore_request and "after" in request.GET:
-        after = int(request.GET["after"]) if request.GET["after"].isdigit() else 0
+        after = int_param(request.GET, "after")
         lines = list(attempt.logs.filter(id__gt=after)[:LOG_BATCH])
         if not lines and request.GET.get("status") == attempt.status:
             return HttpResponse(status=204)
