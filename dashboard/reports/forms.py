@@ -121,6 +121,15 @@ class ScheduleForm(forms.ModelForm):
         model = ReportSchedule
         fields = ["name", "frequency", "cron_expression", "hour", "timezone", "recipients", "formats", "enabled"]
 
+    def clean_name(self) -> str:
+        # The (environment, name) constraint: the environment is not a field here, so the model form
+        # leaves the constraint out of its checks and a duplicate would reach the database.
+        name = self.cleaned_data["name"]
+        others = ReportSchedule.objects.filter(environment_id=self.instance.environment_id, name=name)
+        if others.exclude(pk=self.instance.pk).exists():
+            raise ValidationError("This environment has a schedule of that name already.", code="unique")
+        return name
+
 
 def webhook_url_field() -> forms.URLField:
     """A webhook URL is a secret: never rendered back into a page, and a blank field keeps the current one."""
