@@ -7,23 +7,29 @@ import re
 
 from botocore.loaders import create_loader
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 
 from .alerts import outbound
 
-account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is exactly 12 digits, e.g. 123456789012.")
+# ASCII only, to the end of the string: in Python's re, \d and \w match every script's digits and
+# letters ('١٢٣', '１'), and $ matches before a trailing newline. AWS accepts neither.
+account_id_validator = RegexValidator(r"\A[0-9]{12}\Z", "An AWS account id is exactly 12 digits, e.g. 123456789012.")
 
 # arn:PARTITION:iam::ACCOUNT:role/OPTIONAL/PATH/NAME (IAM's own character set for names and paths).
 role_arn_validator = RegexValidator(
-    r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$",
+    r"\Aarn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}\Z",
     "Expected an IAM role ARN such as arn:aws:iam::123456789012:role/VelaOpsOperator.",
 )
 
 # DNS label characters only: the resource names we store are used in API calls and host names.
 resource_name_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,254}$",
+    r"\A[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,254}\Z",
     "Use letters, digits and . _ - : / + = @ only (AWS resource name or ARN).",
 )
+
+# A TCP port (a PositiveIntegerField alone takes 0 to 2147483647).
+PORT_MESSAGE = "A port is a number from 1 to 65535."
+port_validators = [MinValueValidator(1, PORT_MESSAGE), MaxValueValidator(65535, PORT_MESSAGE)]
 
 
 @functools.cache
@@ -33,7 +39,7 @@ def known_regions() -> frozenset[str]:
     return frozenset(region for partition in endpoints["partitions"] for region in partition["regions"])
 
 
-_REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION_SHAPE = re.compile(r"\A[a-z]{2}(-[a-z]+)+-[0-9]+\Z")
 
 
 def validate_region(value: str) -> None:

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from ..validators import (
     account_id_validator,
+    port_validators,
     resource_name_validator,
     role_arn_validator,
     validate_region,
@@ -94,7 +95,7 @@ class Environment(models.Model):
     )
 
     # How to reach DSQL clusters (the endpoint comes from the DSQL API, the password is an IAM token).
-    dsql_port = models.PositiveIntegerField("DSQL port", default=5432)
+    dsql_port = models.PositiveIntegerField("DSQL port", default=5432, validators=port_validators)
     dsql_database = models.CharField("DSQL database", max_length=63, default="postgres")
     dsql_user = models.CharField("DSQL user", max_length=63, default="admin")
     dsql_sslmode = models.CharField("DSQL sslmode", max_length=16, choices=SslMode.choices, default=SslMode.VERIFY_FULL)
