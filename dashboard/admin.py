@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 
 from .models import (
@@ -24,8 +25,17 @@ from .models import (
 from .reports.forms import webhook_url_field
 
 
+class VelaModelAdmin(admin.ModelAdmin):
+    def get_changelist_instance(self, request):
+        # A filter value goes into a query as is, and PostgreSQL refuses NUL in text ("?status__exact=%00"
+        # was a DataError): the admin's own answer to a bad filter instead, a redirect with ?e=1.
+        if any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
+            raise IncorrectLookupParameters("NUL in a query parameter")
+        return super().get_changelist_instance(request)
+
+
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
+class EnvironmentAdmin(VelaModelAdmin):
     list_display = ["name", "slug", "region", "account_id", "requires_approval", "aws_endpoint_url"]
     search_fields = ["name", "slug", "account_id"]
     prepopulated_fields = {"slug": ["name"]}
@@ -57,7 +67,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
     ]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(VelaModelAdmin):
     """Migration history is evidence: visible in the admin, never editable there."""
 
     def has_add_permission(self, request, obj=None):
@@ -118,7 +128,7 @@ TARGET_LIVE_STATE = [
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(VelaModelAdmin):
     """Targets are created from each environment's configuration; here they are tuned, paused or added."""
 
     list_display = ["display_name", "environment", "kind", "status", "paused", "interval_seconds", "last_probed_at"]
@@ -153,7 +163,7 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReportSchedule)
-class ReportScheduleAdmin(admin.ModelAdmin):
+class ReportScheduleAdmin(VelaModelAdmin):
     list_display = ["name", "environment", "frequency", "cron_expression", "hour", "timezone", "enabled", "next_run_at"]
     list_filter = ["environment", "frequency", "enabled"]
     readonly_fields = ["next_run_at", "last_run_at", "created_at", "updated_at"]
@@ -192,13 +202,13 @@ class AlertSettingsForm(forms.ModelForm):
 
 
 @admin.register(AlertSettings)
-class AlertSettingsAdmin(admin.ModelAdmin):
+class AlertSettingsAdmin(VelaModelAdmin):
     form = AlertSettingsForm
     list_display = ["environment", "enabled", "emails", "webhook_display", "resend_minutes", "notify_steps"]
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(VelaModelAdmin):
     list_display = ["environment", "starts_at", "ends_at", "reason", "created_by"]
     list_filter = ["environment"]
     readonly_fields = ["created_by", "created_at"]
