@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -119,10 +120,15 @@ def schedule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> Htt
         schedule = ReportSchedule(environment=environment, formats=["pdf"])
     form = ScheduleForm(request.POST or None, instance=schedule)
     if request.method == "POST" and form.is_valid():
-        saved = form.save()
-        when = f"next run {saved.next_run_at:%Y-%m-%d %H:%M} UTC" if saved.next_run_at else "disabled"
-        messages.success(request, f"Schedule “{saved.name}” saved ({when}).")
-        return redirect("report-archive", environment.slug)
+        try:
+            with transaction.atomic():
+                saved = form.save()
+        except IntegrityError:  # the same name saved by someone else since the form checked it
+            form.add_error("name", "This environment has a schedule of that name already.")
+        else:
+            when = f"next run {saved.next_run_at:%Y-%m-%d %H:%M} UTC" if saved.next_run_at else "disabled"
+            messages.success(request, f"Schedule “{saved.name}” saved ({when}).")
+            return redirect("report-archive", environment.slug)
     return render(
         request,
         "dashboard/report_schedule_form.html",

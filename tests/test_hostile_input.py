@@ -791,6 +791,19 @@ def test_a_duplicate_schedule_name_is_a_field_error(world):
     assert response.status_code == 302
 
 
+def test_a_duplicate_name_saved_meanwhile_is_a_field_error_too(world, monkeypatch):
+    """Two people saving the same new name at once: the form's check passes for both, the constraint decides."""
+    from dashboard.reports.forms import ScheduleForm
+
+    monkeypatch.setattr(ScheduleForm, "clean_name", lambda form: form.cleaned_data["name"])
+    environment = world.objects["environment"]
+    client = logged_in(world.operator)
+    data = {"name": "Daily", "frequency": "daily", "hour": "7", "timezone": "UTC", "recipients": "a@example.com"}
+    response = client.post(reverse("report-schedule-new", args=[environment.slug]), data)
+    assert response.status_code == 400
+    assert "has a schedule of that name already" in response.content.decode()
+
+
 @pytest.mark.parametrize("reason", ["a\x00b", "\x00"])
 def test_nul_in_an_action_reason_is_an_error_message(world, reason):
     environment, migration = world.objects["environment"], world.objects["migration"]

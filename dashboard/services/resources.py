@@ -131,9 +131,7 @@ def _lambda(lam, name: str) -> ResourceState:
 def _aurora_decommission(environment: Environment) -> Step | None:
     """The latest succeeded "Decommission Aurora" step of this environment's migrations, if any."""
     return (
-        Step.objects.filter(
-            migration__environment=environment, key=DECOMMISSION_AURORA.key, state=Step.State.SUCCEEDED
-        )
+        Step.objects.filter(migration__environment=environment, key=DECOMMISSION_AURORA.key, state=Step.State.SUCCEEDED)
         .select_related("migration")
         .order_by("-migration__started_at")
         .first()

@@ -127,7 +127,7 @@ def test_requests_arriving_as_an_attempt_finishes_never_run_the_step_twice(migra
         barrier = threading.Barrier(RACE_REQUESTS + 1)
         outcomes = []
 
-        def request():
+        def request(barrier=barrier, outcomes=outcomes):
             try:
                 barrier.wait()
                 outcomes.append(
@@ -138,7 +138,7 @@ def test_requests_arriving_as_an_attempt_finishes_never_run_the_step_twice(migra
             finally:
                 connection.close()
 
-        def finish(attempt_id=attempt.pk):
+        def finish(attempt_id=attempt.pk, barrier=barrier, outcomes=outcomes):
             try:
                 barrier.wait()
                 time.sleep(random.uniform(0, 0.004))  # land anywhere among the serialised requests
