@@ -29,8 +29,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import http
-from .results import Figure, read_figures, table
+from bench import http
+from bench.results import Figure, read_figures, table
 
 SECTIONS = {
     "migration": ("bench.migration_pages", "velaops_bench"),
@@ -67,7 +67,7 @@ def _run_sections(chosen: list[str], options, redis_prefix: str, figures: list[F
     for name in chosen:
         module, database = SECTIONS[name]
         if database is None:
-            from .seed_history import database_for
+            from bench.seed_history import database_for
 
             database = database_for(options.quick)
         extra = {

@@ -33,8 +33,8 @@ from datetime import timedelta
 
 import requests
 
-from . import http, seed_history
-from .results import Figure, write_figures
+from bench import http, seed_history
+from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = int(os.environ.get("BENCH_RUNS", "10" if QUICK else "30"))

@@ -11,8 +11,8 @@ import os
 import re
 import sys
 
-from . import http
-from .results import Figure, write_figures
+from bench import http
+from bench.results import Figure, write_figures
 
 DATABASE = "velaops_bench"
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
@@ -26,7 +26,7 @@ def seed() -> None:
     from django.contrib.auth.models import User
 
     from dashboard.models import Attempt, AttemptLog, Environment
-    from dashboard.services.migrations import migration_start
+    from dashboard.runbook.service import migration_start
 
     user, _ = User.objects.get_or_create(username=http.USERNAME, defaults={"is_superuser": True, "is_staff": True})
     user.set_password(http.PASSWORD)

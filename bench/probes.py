@@ -32,8 +32,8 @@ from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 
-from . import http
-from .results import Figure, write_figures
+from bench import http
+from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = 15 if QUICK else 60

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from . import http
+from bench import http
 
 SEED_VERSION = 2  # 2: rollups carry their own p50/p95/p99
 MAX_AGE = timedelta(hours=float(os.environ.get("BENCH_SEED_MAX_AGE_HOURS", "24")))

@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
-from . import roles
-from .models import AuditEvent, Environment, MigrationRun
+from dashboard import roles
+from dashboard.models import AuditEvent, Environment, MigrationRun
 
 
 def environment_for_viewer(request: HttpRequest, slug: str) -> Environment:

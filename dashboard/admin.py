@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 
-from .models import (
+from dashboard.models import (
     Alert,
     AlertDelivery,
     AlertSettings,
@@ -22,7 +22,7 @@ from .models import (
     Step,
     Target,
 )
-from .reports.forms import webhook_url_field
+from dashboard.reports.forms import webhook_url_field
 
 
 class VelaModelAdmin(admin.ModelAdmin):

@@ -8,8 +8,8 @@ import json
 import boto3
 import psycopg
 
-from .aws import client
-from .models import Environment
+from dashboard.aws import client
+from dashboard.models import Environment
 
 CONNECT_TIMEOUT = 10
 

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from .models import Environment
+    from dashboard.models import Environment
 
 # Temporary credentials are reused until this close to expiry.
 CREDENTIAL_REFRESH_MARGIN = 300

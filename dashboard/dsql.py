@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import boto3
 import psycopg
 
-from .aws import client
-from .models import Environment
+from dashboard.aws import client
+from dashboard.models import Environment
 
 DSQL_ADMIN_USER = "admin"
 DEFAULT_CONNECT_TIMEOUT = 10

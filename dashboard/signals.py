@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from .alerts import events  # noqa: F401  (alerts listen to target and attempt events)
-from .models import Environment
+from dashboard.alerts import events  # noqa: F401  (alerts listen to target and attempt events)
+from dashboard.models import Environment
 
 
 @receiver(post_save, sender=Environment, dispatch_uid="environment_targets_sync")
@@ -15,6 +15,6 @@ def environment_saved(sender, instance: Environment, raw: bool = False, **kwargs
     # retiring a DSQL cluster) keeps its probe targets in step.
     if raw:
         return
-    from .monitoring.targets import targets_sync
+    from dashboard.monitoring.targets import targets_sync
 
     targets_sync(instance)

@@ -9,7 +9,7 @@ from botocore.loaders import create_loader
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 
-from .alerts import outbound
+from dashboard.notifications import outbound
 
 # ASCII only, to the end of the string: in Python's re, \d and \w match every script's digits and
 # letters ('١٢٣', '１'), and $ matches before a trailing newline. AWS accepts neither.

@@ -6,10 +6,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from dashboard.alerts.delivery import deliveries_due
 from dashboard.alerts.rules import alerts_resend
 from dashboard.alerts.sending import alert_delivery_send
 from dashboard.models import AlertDelivery
+from dashboard.notifications.delivery import deliveries_due
 
 
 @shared_task(bind=True, name="tasks.alerts.deliver_alert", max_retries=None, soft_time_limit=60, time_limit=90)

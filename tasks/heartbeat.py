@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from dashboard.services.heartbeat import record_worker_heartbeat as _record
+from dashboard.system.heartbeat import record_worker_heartbeat as _record
 
 
 @shared_task(name="tasks.heartbeat.record_worker_heartbeat", soft_time_limit=10, time_limit=20)

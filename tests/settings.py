@@ -8,6 +8,7 @@ import os
 import uuid
 
 os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("VELAOPS_SANDBOX", "1")  # the sandbox app and its pages, as `make run` has them
 os.environ.setdefault("SECRET_KEY", "test-" + uuid.uuid4().hex * 2)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")

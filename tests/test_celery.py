@@ -8,7 +8,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from dashboard.redis_client import redis_client, redis_key
-from dashboard.services.heartbeat import HEARTBEAT_KEY
+from dashboard.system.heartbeat import HEARTBEAT_KEY
 from tasks.heartbeat import record_worker_heartbeat
 from tasks.schedule import BEAT_SCHEDULE, MANAGED_PREFIX, prune_stale_entries
 from velaops.celery import app

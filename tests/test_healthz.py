@@ -3,7 +3,7 @@ import json
 import pytest
 
 from dashboard.redis_client import redis_client, redis_key
-from dashboard.services.heartbeat import HEARTBEAT_KEY, record_worker_heartbeat
+from dashboard.system.heartbeat import HEARTBEAT_KEY, record_worker_heartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_healthz_is_ok_after_a_worker_heartbeat(client):
 def test_healthz_reports_down_with_503_when_redis_is_unreachable(client, settings, monkeypatch):
     import redis
 
-    from dashboard.services import health
+    from dashboard.system import health
 
     monkeypatch.setattr(health, "redis_client", lambda: redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
     response = client.get("/healthz")

@@ -54,7 +54,7 @@ from dashboard.models import (
 )
 from dashboard.reports.generate import build_report, report_store
 from dashboard.reports.periods import Period
-from dashboard.services import migrations as service
+from dashboard.runbook import service
 
 pytestmark = pytest.mark.django_db
 
@@ -188,7 +188,7 @@ def world(environment, operator, superuser, approver, moto_url, settings) -> Wor
 
 @pytest.fixture(autouse=True)
 def _sandbox_control(monkeypatch, moto_url):
-    from dashboard import sandbox_views
+    from infra.sandbox import views as sandbox_views
 
     state = {
         "aws_endpoint_url": moto_url,

@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_networks, env_str
+from velaops.env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "dashboard",
 ]
+# The offline sandbox (infra/sandbox) is an optional app: `make run` and the tests install it, the image does not.
+if env_bool("VELAOPS_SANDBOX", DEBUG):
+    INSTALLED_APPS.append("infra.sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -12,7 +12,7 @@ import logging
 import django.dispatch
 from django.dispatch import receiver
 
-from ..monitoring.recording import target_status_changed
+from dashboard.monitoring.recording import target_status_changed
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ attempt_ended = django.dispatch.Signal()
 
 @receiver(target_status_changed, dispatch_uid="alerts_target_status_changed")
 def on_target_status_changed(sender, target, previous, incident=None, **kwargs) -> None:
-    from .rules import alert_target_status
+    from dashboard.alerts.rules import alert_target_status
 
     try:
         alert_target_status(target=target, previous=previous, incident=incident)
@@ -32,7 +32,7 @@ def on_target_status_changed(sender, target, previous, incident=None, **kwargs) 
 
 @receiver(attempt_ended, dispatch_uid="alerts_attempt_ended")
 def on_attempt_ended(sender, attempt, status, **kwargs) -> None:
-    from .rules import alert_attempt_ended
+    from dashboard.alerts.rules import alert_attempt_ended
 
     try:
         alert_attempt_ended(attempt=attempt, status=status)

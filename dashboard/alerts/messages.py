@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from ..models import Alert, AlertKind, Attempt, Incident, Target, WebhookFormat
-from ..reports.render import duration
-from .links import link_to
+from dashboard.models import Alert, AlertKind, Attempt, Incident, Target, WebhookFormat
+from dashboard.notifications.links import link_to
+from dashboard.reports.render import duration
 
 SUBJECT_LIMIT = 300
 

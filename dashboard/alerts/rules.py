@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import (
+from dashboard.alerts import messages
+from dashboard.models import (
     Alert,
     AlertChannel,
     AlertDelivery,
@@ -27,7 +28,6 @@ from ..models import (
     Target,
     TargetStatus,
 )
-from . import messages
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..models import AlertChannel, AlertDelivery, AlertSettings
-from .channels import post_webhook, send_email
-from .delivery import DeliveryFailed, Outcome, delivery_send
-from .messages import email_parts, webhook_payload
+from dashboard.alerts.messages import email_parts, webhook_payload
+from dashboard.models import AlertChannel, AlertDelivery, AlertSettings
+from dashboard.notifications.channels import post_webhook, send_email
+from dashboard.notifications.delivery import DeliveryFailed, Outcome, delivery_send
 
 
 def alert_delivery_send(delivery_id: int) -> Outcome:

@@ -1,6 +1,14 @@
-from .alerts import Alert, AlertChannel, AlertDelivery, AlertKind, AlertSettings, MaintenanceWindow, WebhookFormat
-from .environment import Environment, SslMode, default_stacks
-from .monitoring import (
+from dashboard.models.alerts import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertKind,
+    AlertSettings,
+    MaintenanceWindow,
+    WebhookFormat,
+)
+from dashboard.models.environment import Environment, SslMode, default_stacks
+from dashboard.models.monitoring import (
     HealthMethod,
     Incident,
     ProbeKind,
@@ -11,8 +19,8 @@ from .monitoring import (
     Target,
     TargetStatus,
 )
-from .reports import DeliveryStatus, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
-from .runbook import Approval, Attempt, AttemptLog, AuditEvent, MigrationRun, Step
+from dashboard.models.reports import DeliveryStatus, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
+from dashboard.models.runbook import Approval, Attempt, AttemptLog, AuditEvent, MigrationRun, Step
 
 __all__ = [
     "Alert",

@@ -11,10 +11,10 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from .environment import Environment
-from .monitoring import Incident, Target
-from .reports import DeliveryRecord
-from .runbook import Attempt
+from dashboard.models.environment import Environment
+from dashboard.models.monitoring import Incident, Target
+from dashboard.models.reports import DeliveryRecord
+from dashboard.models.runbook import Attempt
 
 
 class WebhookFormat(models.TextChoices):

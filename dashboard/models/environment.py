@@ -4,7 +4,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
 
-from ..validators import (
+from dashboard.validators import (
     account_id_validator,
     port_validators,
     resource_name_validator,
@@ -125,6 +125,6 @@ class Environment(models.Model):
     @property
     def dsql_endpoint(self) -> str:
         """The cluster's public endpoint, in the form AWS serves it; empty without a cluster."""
-        from ..dsql import cluster_endpoint
+        from dashboard.dsql import cluster_endpoint
 
         return cluster_endpoint(self.dsql_cluster_identifier, self.region) if self.dsql_cluster_identifier else ""

@@ -16,8 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from ..validators import resource_name_validator
-from .environment import Environment
+from dashboard.models.environment import Environment
+from dashboard.validators import resource_name_validator
 
 
 class ProbeKind(models.TextChoices):

@@ -13,8 +13,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.timezone import now
 
-from ..reports.periods import PeriodKind, next_occurrence, schedule_expression, validate_cron, validate_timezone
-from .environment import Environment
+from dashboard.models.environment import Environment
+from dashboard.reports.periods import PeriodKind, next_occurrence, schedule_expression, validate_cron, validate_timezone
 
 
 class ReportFormat(models.TextChoices):

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .environment import Environment
+from dashboard.models.environment import Environment
 
 
 class MigrationRun(models.Model):

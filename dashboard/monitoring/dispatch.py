@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from ..models import Target
+from dashboard.models import Target
 
 # A lease outlives the probe's own timeout by this much (queueing, recording).
 LEASE_MARGIN_SECONDS = 30

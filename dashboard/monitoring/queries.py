@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from ..models import (
+from dashboard.models import (
     Attempt,
     Environment,
     Incident,
@@ -29,7 +29,7 @@ from ..models import (
     Target,
     TargetStatus,
 )
-from .stats import DAY, HOUR, ROLLUP_FIELDS, RangeStats, floor_time, rolled_up_until
+from dashboard.monitoring.stats import DAY, HOUR, ROLLUP_FIELDS, RangeStats, floor_time, rolled_up_until
 
 # --- ranges of the target page ----------------------------------------------------------------------
 

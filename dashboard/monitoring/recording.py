@@ -8,8 +8,8 @@ from datetime import datetime
 import django.dispatch
 from django.db import transaction
 
-from ..models import Incident, ProbeResult, Target, TargetStatus
-from .outcome import ProbeOutcome
+from dashboard.models import Incident, ProbeResult, Target, TargetStatus
+from dashboard.monitoring.outcome import ProbeOutcome
 
 # Sent after the commit that changed a target's status (up <-> down); alerts listen here.
 target_status_changed = django.dispatch.Signal()  # kwargs: target, previous, incident

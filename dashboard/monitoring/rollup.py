@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from ..models import ProbeResult, Resolution, Rollup, RollupCursor, Target
-from .stats import (
+from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor, Target
+from dashboard.monitoring.stats import (
     DAY,
     HOUR,
     MINUTE,

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from django.core.cache import cache
 from django.db.models import Q
 
-from ..models import Incident, ProbeResult, Resolution, Rollup, RollupCursor
-from .histogram import Histogram
+from dashboard.models import Incident, ProbeResult, Resolution, Rollup, RollupCursor
+from dashboard.monitoring.histogram import Histogram
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)

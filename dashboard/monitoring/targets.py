@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import Environment, HealthMethod, ProbeKind, Target
+from dashboard.models import Environment, HealthMethod, ProbeKind, Target
 
 
 def desired_targets(environment: Environment) -> list[tuple[str, str, dict]]:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import Attempt, Environment, ProbeKind, Resolution, Rollup, RollupCursor, Target
-from ..monitoring.stats import (
+from dashboard.models import Attempt, Environment, ProbeKind, Resolution, Rollup, RollupCursor, Target
+from dashboard.monitoring.stats import (
     RangeStats,
     downtime_seconds,
     floor_time,
@@ -22,7 +22,7 @@ from ..monitoring.stats import (
     range_stats,
     rolled_up_until,
 )
-from .periods import Period
+from dashboard.reports.periods import Period
 
 CONTENT_VERSION = 1
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}

@@ -9,9 +9,17 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from ..models import AlertSettings, MaintenanceWindow, ReportFormat, ReportSchedule
-from ..validators import validate_webhook_url
-from .periods import MAX_CUSTOM_RANGE, Period, PeriodKind, completed_period, custom_period, validate_timezone, zone
+from dashboard.models import AlertSettings, MaintenanceWindow, ReportFormat, ReportSchedule
+from dashboard.reports.periods import (
+    MAX_CUSTOM_RANGE,
+    Period,
+    PeriodKind,
+    completed_period,
+    custom_period,
+    validate_timezone,
+    zone,
+)
+from dashboard.validators import validate_webhook_url
 
 GENERATE_CHOICES = [
     (PeriodKind.DAILY.value, "Yesterday (the last whole day)"),

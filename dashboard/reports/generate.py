@@ -8,10 +8,10 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from ..models import Environment, Report, ReportSchedule
-from .content import gather
-from .periods import Period
-from .render import Rendered, render_all, title_of
+from dashboard.models import Environment, Report, ReportSchedule
+from dashboard.reports.content import gather
+from dashboard.reports.periods import Period
+from dashboard.reports.render import Rendered, render_all, title_of
 
 
 def build_report(environment: Environment, period: Period, *, now: datetime | None = None) -> Rendered:

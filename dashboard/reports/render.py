@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
-from . import charts
+from dashboard.reports import charts
 
 # The page and the PDF list the longest incidents (in time order); the CSV lists them all. A table row
 # costs the PDF renderer ~10 ms, and a reader skims the worst ones anyway.

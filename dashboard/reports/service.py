@@ -18,14 +18,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..alerts.channels import send_email
-from ..alerts.delivery import Outcome, deliveries_due, delivery_send
-from ..alerts.links import absolute
-from ..models import Environment, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
-from .content import history_settled
-from .generate import build_report, report_store
-from .periods import Period, next_occurrence, scheduled_period
-from .render import render_document
+from dashboard.models import Environment, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
+from dashboard.notifications.channels import send_email
+from dashboard.notifications.delivery import Outcome, deliveries_due, delivery_send
+from dashboard.notifications.links import absolute
+from dashboard.reports.content import history_settled
+from dashboard.reports.generate import build_report, report_store
+from dashboard.reports.periods import Period, next_occurrence, scheduled_period
+from dashboard.reports.render import render_document
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ removed, reordered or change meaning, so old migrations stay readable.
 
 from __future__ import annotations
 
-from .definition import StepDefinition
-from .steps import (
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import (
     baseline_dynamodb,
     complete,
     decommission_aurora,

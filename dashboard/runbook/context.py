@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from ..aws import boto3_session, client, describe_error
-from ..db import reconnecting
-from ..models import Attempt, AttemptLog, Environment, MigrationRun, Step
+from dashboard.aws import boto3_session, client, describe_error
+from dashboard.db import reconnecting
+from dashboard.models import Attempt, AttemptLog, Environment, MigrationRun, Step
 
 
 class StepFailed(Exception):

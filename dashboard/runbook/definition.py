@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..models import Environment, Step
-    from .context import StepContext
+    from dashboard.models import Environment, Step
+    from dashboard.runbook.context import StepContext
 
 
 @dataclass(frozen=True)

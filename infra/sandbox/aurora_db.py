@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import psycopg
 
-from . import pg
-from .config import SandboxConfig
+from infra.sandbox import pg
+from infra.sandbox.config import SandboxConfig
 
 # A plausible slice of the relational schema Vela provisioned Aurora for and never filled.
 VELA_SCHEMA = """

@@ -18,8 +18,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .config import SandboxConfig
-from .faults import DESCRIPTIONS, FaultError, FaultSwitches
+from infra.sandbox.config import SandboxConfig
+from infra.sandbox.faults import DESCRIPTIONS, FaultError, FaultSwitches
 
 MAX_BODY = 4096
 

@@ -19,10 +19,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from . import pg
-from .config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
-from .dsql_token import Refusal, check_token
-from .faults import FaultSwitches
+from infra.sandbox import pg
+from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from infra.sandbox.dsql_token import Refusal, check_token
+from infra.sandbox.faults import FaultSwitches
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import boto3
 import psycopg
 from botocore.config import Config
 
-from .config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
-from .faults import FaultSwitches
+from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from infra.sandbox.faults import FaultSwitches
 
 log = logging.getLogger(__name__)
 

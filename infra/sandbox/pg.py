@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from .config import SandboxConfig
+from infra.sandbox.config import SandboxConfig
 
 
 def ensure_role(config: SandboxConfig, role: str) -> None:

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import aurora_db, dsql_proxy
-from .config import SandboxConfig
-from .control import ControlError, ControlServer, get_state, identity, set_faults
-from .dsql_proxy import DsqlProxy, known_secrets, moto_cluster_status
-from .faults import Faults, FaultSwitches
-from .health_route import HealthRoute
-from .moto_server import MotoServer, is_answering
-from .seed import SeededAccount, seed_account, seed_environment
+from infra.sandbox import aurora_db, dsql_proxy
+from infra.sandbox.config import SandboxConfig
+from infra.sandbox.control import ControlError, ControlServer, get_state, identity, set_faults
+from infra.sandbox.dsql_proxy import DsqlProxy, known_secrets, moto_cluster_status
+from infra.sandbox.faults import Faults, FaultSwitches
+from infra.sandbox.health_route import HealthRoute
+from infra.sandbox.moto_server import MotoServer, is_answering
+from infra.sandbox.seed import SeededAccount, seed_account, seed_environment
 
 log = logging.getLogger(__name__)
 

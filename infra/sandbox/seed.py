@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .config import SandboxConfig
+from infra.sandbox.config import SandboxConfig
 
 VPC_NAME = "vela-vpc"
 SUBNETS = [("vela-private-a", "10.20.1.0/24", "a"), ("vela-private-b", "10.20.2.0/24", "b")]
@@ -360,7 +360,7 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
         environment.dsql_cluster_identifier = ""
         environment.save(update_fields=["dsql_cluster_identifier", "updated_at"])
     # A daily report schedule, alerts to a local mailbox (var/mail under make run), an example report.
-    from dashboard.reports.sandbox import sandbox_reporting
+    from infra.sandbox.reports import sandbox_reporting
 
     sandbox_reporting(environment)
     return environment

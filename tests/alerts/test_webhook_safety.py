@@ -11,10 +11,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from dashboard.alerts import outbound
 from dashboard.alerts.rules import alert_raise
 from dashboard.alerts.sending import alert_delivery_send
 from dashboard.models import AlertSettings
+from dashboard.notifications import outbound
 from tests.alerts.conftest import Receiver
 from tests.reports.history import make_environment
 from velaops.env import env_networks

@@ -11,9 +11,8 @@ from django.utils import timezone
 from dashboard.models import Attempt, HealthMethod, MigrationRun, ProbeKind, Step, Target, TargetStatus
 from dashboard.monitoring.rollup import refresh_summaries, rollup_all
 from dashboard.monitoring.stats import MINUTE, floor_time
+from tests.browser.screenshots import shot
 from tests.monitoring.history import record
-
-from .screenshots import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -4,11 +4,9 @@ step in Debian's Chromium (Playwright), saving a screenshot at each stage under 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from dashboard.runbook import STEPS
-from dashboard.services import migrations as service
+from dashboard.runbook import STEPS, service
+from tests.browser.screenshots import shot
 from velaops.celery import app
-
-from .screenshots import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,8 +6,7 @@ from django.db import connection
 
 from dashboard.models import Target
 from dashboard.monitoring.dispatch import claim_due_targets
-
-from .history import make_target, record
+from tests.monitoring.history import make_target, record
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

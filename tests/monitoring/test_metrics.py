@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.metrics import escape_label
 from dashboard.models import Environment, ProbeKind, Target
+from dashboard.monitoring.metrics import escape_label
 from dashboard.monitoring.rollup import refresh_summaries, rollup_all
 from tests.monitoring.history import make_target, record
 

@@ -4,8 +4,7 @@ import pytest
 
 from dashboard.models import Incident, ProbeResult, TargetStatus
 from dashboard.monitoring.recording import target_status_changed
-
-from .history import make_target, record
+from tests.monitoring.history import make_target, record
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 STEP = timedelta(seconds=30)

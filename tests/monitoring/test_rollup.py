@@ -6,8 +6,7 @@ from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor
 from dashboard.monitoring.histogram import Histogram
 from dashboard.monitoring.rollup import prune, refresh_summaries, rollup_all
 from dashboard.monitoring.stats import range_stats
-
-from .history import make_target, record
+from tests.monitoring.history import make_target, record
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from .history import make_environment
+from tests.reports.history import make_environment
 
 
 @pytest.fixture

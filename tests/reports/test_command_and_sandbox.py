@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from dashboard.models import AlertSettings, Report, ReportRequest, ReportSchedule
-from dashboard.reports.sandbox import EXAMPLE_REPORT_SPAN, SANDBOX_MAILBOX, sandbox_reporting
+from infra.sandbox.reports import EXAMPLE_REPORT_SPAN, SANDBOX_MAILBOX, sandbox_reporting
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,8 @@ from dashboard.models import Attempt, HealthMethod, ProbeKind, Target
 from dashboard.reports.content import gather
 from dashboard.reports.generate import build_report
 from dashboard.reports.periods import Period
-from dashboard.services.migrations import migration_start
-
-from .history import every, make_environment, probe, roll_up_everything
+from dashboard.runbook.service import migration_start
+from tests.reports.history import every, make_environment, probe, roll_up_everything
 
 pytestmark = pytest.mark.django_db
 

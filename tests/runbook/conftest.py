@@ -1,7 +1,7 @@
 import pytest
 
 from dashboard.models import Step
-from dashboard.services import migrations as service
+from dashboard.runbook import service
 
 
 @pytest.fixture

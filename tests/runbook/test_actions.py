@@ -6,10 +6,8 @@ import pytest
 from django.urls import reverse
 
 from dashboard.models import Approval, Attempt, AuditEvent, MigrationRun, Step
-from dashboard.runbook import RUNBOOK_VERSION, STEPS
-from dashboard.services import migrations as service
-
-from .conftest import mark, step
+from dashboard.runbook import RUNBOOK_VERSION, STEPS, service
+from tests.runbook.conftest import mark, step
 
 pytestmark = pytest.mark.django_db
 BEFORE_DECOMMISSION = [s.key for s in STEPS[: [s.key for s in STEPS].index("decommission_aurora")]]

@@ -9,9 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from dashboard.models import Attempt, AttemptLog, MigrationRun, Step
-from dashboard.services import migrations as service
-
-from .conftest import step
+from dashboard.runbook import service
+from tests.runbook.conftest import step
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

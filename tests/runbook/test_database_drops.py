@@ -13,13 +13,12 @@ from django.conf import settings
 from django.db import connection
 
 from dashboard.models import Attempt
+from dashboard.runbook import service
 from dashboard.runbook.context import StepContext
-from dashboard.services import migrations as service
 from tests.fixtures.workers import running_worker
-
-from .conftest import mark, step
-from .test_worker import wait_finished
-from .test_worker_killed import wait_for_log
+from tests.runbook.conftest import mark, step
+from tests.runbook.test_worker import wait_finished
+from tests.runbook.test_worker_killed import wait_for_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,15 +5,13 @@ import pytest
 from botocore.exceptions import ClientError
 from celery.contrib.testing.worker import start_worker
 
+from dashboard.health_route import fetch_health
 from dashboard.models import Attempt
 from dashboard.monitoring.probes import run_probe
-from dashboard.runbook import STEPS
-from dashboard.services import migrations as service
-from dashboard.services.api_health import fetch_health
+from dashboard.runbook import STEPS, service
+from tests.runbook.conftest import step
+from tests.runbook.test_worker import wait_finished
 from velaops.celery import app
-
-from .conftest import step
-from .test_worker import wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,10 +8,8 @@ import pytest
 from django.urls import reverse
 
 from dashboard.models import AuditEvent, MigrationRun, Step
-from dashboard.runbook import STEPS
-from dashboard.services import migrations as service
-
-from .conftest import mark, step
+from dashboard.runbook import STEPS, service
+from tests.runbook.conftest import mark, step
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}

@@ -15,13 +15,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from dashboard.models import Attempt, Step
-from dashboard.services import migrations as service
+from dashboard.runbook import service
 from tests.fixtures.outages import publishing_to
 from tests.fixtures.workers import running_worker
-
-from .conftest import mark, step
-from .test_worker import wait_finished
-from .test_worker_killed import wait_for_log
+from tests.runbook.conftest import mark, step
+from tests.runbook.test_worker import wait_finished
+from tests.runbook.test_worker_killed import wait_for_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

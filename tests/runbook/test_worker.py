@@ -8,10 +8,9 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from dashboard.models import Attempt
-from dashboard.services import migrations as service
+from dashboard.runbook import service
+from tests.runbook.conftest import step
 from velaops.celery import app
-
-from .conftest import step
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

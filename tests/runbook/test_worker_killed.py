@@ -11,12 +11,11 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from dashboard.models import Attempt
-from dashboard.services import migrations as service
+from dashboard.runbook import service
 from tests.fixtures.workers import worker_process
+from tests.runbook.conftest import mark, step
+from tests.runbook.test_worker import wait_finished
 from velaops.celery import app
-
-from .conftest import mark, step
-from .test_worker import wait_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

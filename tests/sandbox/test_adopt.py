@@ -14,8 +14,7 @@ from infra.sandbox.faults import Faults
 from infra.sandbox.moto_server import is_answering
 from infra.sandbox.runner import Sandbox
 from infra.sandbox.seed import LAMBDA_FUNCTION
-
-from .helpers import aws
+from tests.sandbox.helpers import aws
 
 
 def test_moto_counts_as_answering_once_the_lambda_exists(sandbox):

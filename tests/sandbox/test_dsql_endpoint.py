@@ -9,8 +9,7 @@ import pytest
 from dashboard import dsql
 from dashboard.aws import boto3_session
 from infra.sandbox.dsql_token import check_token
-
-from .helpers import aws, create_active_dsql_cluster
+from tests.sandbox.helpers import aws, create_active_dsql_cluster
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,7 @@ import requests
 
 from dashboard import dsql
 from infra.sandbox.seed import LAMBDA_FUNCTION
-
-from .helpers import aws, create_active_dsql_cluster
+from tests.sandbox.helpers import aws, create_active_dsql_cluster
 
 
 @pytest.fixture

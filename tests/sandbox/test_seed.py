@@ -6,8 +6,7 @@ import pytest
 
 from dashboard.models import Environment
 from infra.sandbox.seed import AURORA_CLUSTER, LAMBDA_FUNCTION, TABLES, seed_account
-
-from .helpers import aws
+from tests.sandbox.helpers import aws
 
 
 def test_stacks_are_create_complete(sandbox):

@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from ...models import ProbeKind, Target
-from ..outcome import ProbeOutcome
-from .api_health import probe_api_health
-from .aurora import probe_aurora
-from .dsql import probe_dsql
-from .dynamodb import probe_dynamodb
-from .failures import unexpected_failure
-from .lambda_config import probe_lambda_config
+from dashboard.models import ProbeKind, Target
+from dashboard.monitoring.outcome import ProbeOutcome
+from dashboard.monitoring.probes.api_health import probe_api_health
+from dashboard.monitoring.probes.aurora import probe_aurora
+from dashboard.monitoring.probes.dsql import probe_dsql
+from dashboard.monitoring.probes.dynamodb import probe_dynamodb
+from dashboard.monitoring.probes.failures import unexpected_failure
+from dashboard.monitoring.probes.lambda_config import probe_lambda_config
 
 log = logging.getLogger(__name__)
 

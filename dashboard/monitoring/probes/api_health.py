@@ -18,13 +18,13 @@ import time
 import uuid
 from urllib.parse import parse_qsl, urlsplit
 
-from ...aws import AWS_EXCEPTIONS
-from ...models import Environment, HealthMethod, Target
-from ...services.api_health import HealthReading, fetch_health, reading_from_payload
-from ..outcome import ProbeOutcome
-from .clients import probe_client
-from .failures import aws_failure, clean, since_ms
-from .lambda_report import LambdaReport, decode_log_result, parse_report
+from dashboard.aws import AWS_EXCEPTIONS
+from dashboard.health_route import HealthReading, fetch_health, reading_from_payload
+from dashboard.models import Environment, HealthMethod, Target
+from dashboard.monitoring.outcome import ProbeOutcome
+from dashboard.monitoring.probes.clients import probe_client
+from dashboard.monitoring.probes.failures import aws_failure, clean, since_ms
+from dashboard.monitoring.probes.lambda_report import LambdaReport, decode_log_result, parse_report
 
 USER_AGENT = "velaops-probe"
 

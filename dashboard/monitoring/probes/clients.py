@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.config import Config
 
-from ... import aws
-from ...models import Environment
+from dashboard import aws
+from dashboard.models import Environment
 
 # Below dashboard.aws's refresh margin: see the module docstring.
 ROLE_CLIENT_MAX_AGE = aws.CREDENTIAL_REFRESH_MARGIN - 60

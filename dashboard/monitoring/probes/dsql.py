@@ -24,12 +24,12 @@ from urllib.parse import parse_qs
 import psycopg
 from psycopg import errors
 
-from ...aws import AWS_EXCEPTIONS
-from ...dsql import auth_token, cluster_endpoint, connection_kwargs
-from ...models import Target
-from ..outcome import ProbeOutcome
-from .clients import probe_client
-from .failures import aws_failure, clean, database_error, since_ms
+from dashboard.aws import AWS_EXCEPTIONS
+from dashboard.dsql import auth_token, cluster_endpoint, connection_kwargs
+from dashboard.models import Target
+from dashboard.monitoring.outcome import ProbeOutcome
+from dashboard.monitoring.probes.clients import probe_client
+from dashboard.monitoring.probes.failures import aws_failure, clean, database_error, since_ms
 
 PROBE_TABLE = "velaops_probe"
 _CREATE = f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL)"

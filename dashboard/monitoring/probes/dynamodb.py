@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from ...aws import AWS_EXCEPTIONS
-from ...models import Target
-from ..outcome import ProbeOutcome
-from .clients import probe_client
-from .failures import aws_failure, since_ms
+from dashboard.aws import AWS_EXCEPTIONS
+from dashboard.models import Target
+from dashboard.monitoring.outcome import ProbeOutcome
+from dashboard.monitoring.probes.clients import probe_client
+from dashboard.monitoring.probes.failures import aws_failure, since_ms
 
 HEALTHY_STATUS = "ACTIVE"
 

@@ -13,8 +13,8 @@ import time
 import psycopg
 from botocore.exceptions import ClientError
 
-from ...aws import describe_error
-from ..outcome import ProbeOutcome
+from dashboard.aws import describe_error
+from dashboard.monitoring.outcome import ProbeOutcome
 
 MAX_ERROR = 500
 

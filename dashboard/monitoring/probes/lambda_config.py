@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ...aws import AWS_EXCEPTIONS
-from ...dsql import cluster_endpoint
-from ...models import Environment, Target
-from ...runbook.steps.point_lambda import DSQL_VARIABLES
-from ..outcome import ProbeOutcome
-from .clients import probe_client
-from .failures import aws_failure, clean, since_ms
+from dashboard.aws import AWS_EXCEPTIONS
+from dashboard.dsql import cluster_endpoint
+from dashboard.models import Environment, Target
+from dashboard.monitoring.outcome import ProbeOutcome
+from dashboard.monitoring.probes.clients import probe_client
+from dashboard.monitoring.probes.failures import aws_failure, clean, since_ms
+from dashboard.runbook.steps.point_lambda import DSQL_VARIABLES
 
 
 @dataclass(frozen=True)

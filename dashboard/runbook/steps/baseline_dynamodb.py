@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ..context import StepContext
-from ..definition import StepDefinition
-from .dynamodb_state import dynamodb_snapshot
+from dashboard.runbook.context import StepContext
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.dynamodb_state import dynamodb_snapshot
 
 
 class BaselineDynamoDB(StepDefinition):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ..context import StepContext
-from ..definition import StepDefinition
+from dashboard.runbook.context import StepContext
+from dashboard.runbook.definition import StepDefinition
 
 
 class Complete(StepDefinition):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
-from .names import final_snapshot
-from .snapshot_aurora import SnapshotAurora
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.names import final_snapshot
+from dashboard.runbook.steps.snapshot_aurora import SnapshotAurora
 
 DELETE_TIMEOUT = 3600
 

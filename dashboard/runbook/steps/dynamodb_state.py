@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..context import StepContext
+from dashboard.runbook.context import StepContext
 
 
 def table_facts(ctx: StepContext, name: str) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ...models import MigrationRun
+from dashboard.models import MigrationRun
 
 
 def _label(text: str) -> str:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
 
 UPDATE_TIMEOUT = 300
 # Only these variables are written, saved and restored: the Lambda's other variables may hold

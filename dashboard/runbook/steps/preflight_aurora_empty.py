@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from ... import aurora
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
+from dashboard import aurora
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
 
 USER_TABLES = """
     SELECT table_schema, table_name FROM information_schema.tables

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
 
 # *_COMPLETE states that still mean the stack is not in a usable shape.
 BAD_COMPLETE_STATES = {"ROLLBACK_COMPLETE", "DELETE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from ...dsql import cluster_endpoint
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
-from .names import dsql_client_token, dsql_tags
+from dashboard.dsql import cluster_endpoint
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.names import dsql_client_token, dsql_tags
 
 ACTIVE_TIMEOUT = 1800
 GONE = {"DELETING", "DELETED", "FAILED"}

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from ..context import StepContext
-from ..definition import StepDefinition
-from .names import pre_migration_snapshot
+from dashboard.runbook.context import StepContext
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.names import pre_migration_snapshot
 
 SNAPSHOT_TIMEOUT = 3600
 

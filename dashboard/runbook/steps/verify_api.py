@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from ...services.api_health import fetch_health
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
-from .point_lambda import vpc_facts
+from dashboard.health_route import fetch_health
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.point_lambda import vpc_facts
 
 # A Lambda update reaches new execution environments within seconds; allow for stragglers.
 SETTLE_TIMEOUT = 120

@@ -3,9 +3,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from ... import dsql
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
+from dashboard import dsql
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
 
 PROBE_TABLE_DDL = (
     "CREATE TABLE IF NOT EXISTS velaops_probe (id text PRIMARY KEY, written_at timestamptz NOT NULL, note text)"

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ..context import StepContext, StepFailed
-from ..definition import StepDefinition
-from .dynamodb_state import dynamodb_snapshot
+from dashboard.runbook.context import StepContext, StepFailed
+from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.dynamodb_state import dynamodb_snapshot
 
 
 def differences(before: dict[str, dict], after: dict[str, dict]) -> list[str]:

@@ -12,13 +12,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from . import roles
-from .access import environment_for_operator, environment_for_viewer, require_operator
-from .models import Approval, Attempt, AttemptLog, MigrationRun, Step
-from .params import int_param
-from .runbook import step_definition
-from .services import migrations as service
-from .services.migration_export import migration_as_json, migration_as_markdown
+from dashboard import roles
+from dashboard.access import environment_for_operator, environment_for_viewer, require_operator
+from dashboard.models import Approval, Attempt, AttemptLog, MigrationRun, Step
+from dashboard.params import int_param
+from dashboard.runbook import service, step_definition
+from dashboard.runbook.export import migration_as_json, migration_as_markdown
 
 LOG_BATCH = 500  # lines per live-tail answer; a fast step catches up over a few polls
 AUDIT_SHOWN = 100  # latest audit events on the migration page
@@ -78,8 +77,8 @@ def migration_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         if request.GET.get("v") == context["version"]:
             return HttpResponse(status=204)  # nothing changed: the cheapest possible answer
-        return render(request, "dashboard/migration_detail.html#live", context)
-    return render(request, "dashboard/migration_detail.html", context)
+        return render(request, "runbook/migration_detail.html#live", context)
+    return render(request, "runbook/migration_detail.html", context)
 
 
 def steps_context(request: HttpRequest, migration: MigrationRun) -> dict:
@@ -147,7 +146,7 @@ def steps_context(request: HttpRequest, migration: MigrationRun) -> dict:
 
 def _after_action(request: HttpRequest, migration: MigrationRun) -> HttpResponse:
     if request.htmx:
-        return render(request, "dashboard/migration_detail.html#live", steps_context(request, migration))
+        return render(request, "runbook/migration_detail.html#live", steps_context(request, migration))
     return redirect(migration)
 
 
@@ -253,9 +252,9 @@ def attempt_detail(request: HttpRequest, slug: str, pk: int, attempt_pk: int) ->
         if not lines and request.GET.get("status") == attempt.status:
             return HttpResponse(status=204)
         context = _attempt_context(migration, attempt, lines, after)
-        return render(request, "dashboard/attempt_detail.html#tail", context)
+        return render(request, "runbook/attempt_detail.html#tail", context)
     lines = list(attempt.logs.all())
-    return render(request, "dashboard/attempt_detail.html", _attempt_context(migration, attempt, lines, 0))
+    return render(request, "runbook/attempt_detail.html", _attempt_context(migration, attempt, lines, 0))
 
 
 def _attempt_context(migration: MigrationRun, attempt: Attempt, lines: list[AttemptLog], after: int) -> dict:

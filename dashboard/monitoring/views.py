@@ -16,15 +16,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from . import roles
-from .access import environment_for_operator, environment_for_viewer
-from .models import AuditEvent, Environment, Incident, Target
-from .monitoring import queries as q
-from .monitoring.stats import downtime_seconds, floor_time, incidents_overlapping, range_stats
-from .params import int_param
+from dashboard import roles
+from dashboard.access import environment_for_operator, environment_for_viewer
+from dashboard.models import AuditEvent, Environment, Incident, Target
+from dashboard.monitoring import queries as q
+from dashboard.monitoring.stats import downtime_seconds, floor_time, incidents_overlapping, range_stats
+from dashboard.params import int_param
 
-OVERVIEW = "dashboard/health_overview.html"
-DETAIL = "dashboard/health_target.html"
+OVERVIEW = "monitoring/health_overview.html"
+DETAIL = "monitoring/health_target.html"
 
 
 def _partial_request(request: HttpRequest) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..redis_client import redis_client, redis_key
+from dashboard.redis_client import redis_client, redis_key
 
 HEARTBEAT_KEY = "worker-heartbeat"
 

@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import roles
-from .access import environment_for_operator, environment_for_viewer
-from .models import Alert, AlertDelivery, AlertSettings, Environment, MaintenanceWindow
-from .reports.forms import AlertSettingsForm, MaintenanceWindowForm
+from dashboard import roles
+from dashboard.access import environment_for_operator, environment_for_viewer
+from dashboard.models import Alert, AlertDelivery, AlertSettings, Environment, MaintenanceWindow
+from dashboard.reports.forms import AlertSettingsForm, MaintenanceWindowForm
 
 RECENT_ALERTS = 50
 
@@ -39,7 +39,7 @@ def _context(request: HttpRequest, environment: Environment, window_form: Mainte
 @require_GET
 def alerts(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_viewer(request, slug)
-    return render(request, "dashboard/report_alerts.html", _context(request, environment))
+    return render(request, "alerts/report_alerts.html", _context(request, environment))
 
 
 @require_http_methods(["GET", "POST"])
@@ -53,7 +53,7 @@ def alert_settings_edit(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("alerts", environment.slug)
     return render(
         request,
-        "dashboard/report_alert_settings.html",
+        "alerts/report_alert_settings.html",
         {"environment": environment, "form": form, "alert_settings": instance if instance.pk else None},
         status=400 if request.method == "POST" else 200,
     )
@@ -64,7 +64,7 @@ def maintenance_add(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_operator(request, slug)
     form = MaintenanceWindowForm(request.POST, instance=MaintenanceWindow(environment=environment))
     if not form.is_valid():
-        return render(request, "dashboard/report_alerts.html", _context(request, environment, form), status=400)
+        return render(request, "alerts/report_alerts.html", _context(request, environment, form), status=400)
     window = form.save(commit=False)
     window.created_by = request.user
     window.save()

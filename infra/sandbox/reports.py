@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from ..models import AlertSettings, Environment, ReportFormat, ReportRequest, ReportSchedule
-from .periods import custom_period
-from .service import report_request_create
+from dashboard.models import AlertSettings, Environment, ReportFormat, ReportRequest, ReportSchedule
+from dashboard.reports.periods import custom_period
+from dashboard.reports.service import report_request_create
 
 SANDBOX_MAILBOX = "ops@sandbox.invalid"
 EXAMPLE_REPORT_SPAN = timedelta(minutes=5)

@@ -22,8 +22,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import roles
-from .models import Incident, Target, TargetStatus
+from dashboard import roles
+from dashboard.models import Incident, Target, TargetStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -16,10 +16,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from dashboard.models import Environment
 from infra.sandbox.control import ControlError, get_state, set_faults
 from infra.sandbox.faults import FaultError, parse_value
-
-from .models import Environment
 
 
 def _sandbox_environment(request: HttpRequest, slug: str) -> tuple[Environment, dict[str, Any] | None, str]:
@@ -50,7 +49,7 @@ def sandbox_faults(request: HttpRequest, slug: str) -> HttpResponse:
             for name, value in state["faults"].items()
         ]
     context = {"environment": environment, "switches": switches, "error": error}
-    return render(request, "dashboard/sandbox_faults.html", context, status=503 if error else 200)
+    return render(request, "sandbox/faults.html", context, status=503 if error else 200)
 
 
 @require_POST

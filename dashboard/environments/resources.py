@@ -6,10 +6,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
-from ..models import Environment, Step
-from ..runbook.steps.decommission_aurora import STEP as DECOMMISSION_AURORA
-from .api_health import fetch_health
+from dashboard.aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
+from dashboard.health_route import fetch_health
+from dashboard.models import Environment, Step
+from dashboard.runbook.steps.decommission_aurora import STEP as DECOMMISSION_AURORA
 
 HEALTH_URL_TIMEOUT = 5
 

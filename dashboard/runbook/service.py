@@ -21,14 +21,14 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from .. import queue, roles
-from ..alerts.events import attempt_ended
-from ..aws import AWS_EXCEPTIONS, describe_error
-from ..db import reconnecting
-from ..models import Approval, Attempt, AuditEvent, Environment, MigrationRun, Step
-from ..redis_client import redis_client, redis_key
-from ..runbook import RUNBOOK_VERSION, STEPS, step_definition
-from ..runbook.context import Cancelled, StepContext, StepFailed
+from dashboard import queue, roles
+from dashboard.alerts.events import attempt_ended
+from dashboard.aws import AWS_EXCEPTIONS, describe_error
+from dashboard.db import reconnecting
+from dashboard.models import Approval, Attempt, AuditEvent, Environment, MigrationRun, Step
+from dashboard.redis_client import redis_client, redis_key
+from dashboard.runbook import RUNBOOK_VERSION, STEPS, step_definition
+from dashboard.runbook.context import Cancelled, StepContext, StepFailed
 
 log = logging.getLogger(__name__)
 

@@ -1,28 +1,28 @@
+"""The environments: the list, and one environment's live resources and migrations."""
+
 from __future__ import annotations
 
 import time
 
+from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import roles
-from .access import environment_for_viewer
-from .aws import AWS_EXCEPTIONS, describe_error
-from .models import Environment
-from .services.health import velaops_health
-from .services.resources import environment_resources
+from dashboard import roles
+from dashboard.access import environment_for_viewer
+from dashboard.aws import AWS_EXCEPTIONS, describe_error
+from dashboard.environments.resources import environment_resources
+from dashboard.models import Environment
 
 
 @require_GET
 def environment_list(request: HttpRequest) -> HttpResponse:
     if not roles.can_view(request.user):
         raise PermissionDenied("You need the viewer role to see environments.")
-    return render(request, "dashboard/environment_list.html", {"environments": Environment.objects.all()})
+    return render(request, "environments/environment_list.html", {"environments": Environment.objects.all()})
 
 
 @require_GET
@@ -41,20 +41,13 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_operate": roles.can_operate(request.user),
         # The fault page itself decides whether this is the running sandbox's environment.
         "sandbox_faults_link": request.user.is_superuser
+        and apps.is_installed("infra.sandbox")
         and bool(settings.SANDBOX_CONTROL_URL and environment.aws_endpoint_url),
         "resources": resources,
         "error": error,
         "checked_in_ms": round((time.monotonic() - started) * 1000),
     }
-    template = "dashboard/environment_detail.html"
+    template = "environments/environment_detail.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#resources"
     return render(request, template, context)
-
-
-@login_not_required
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    report = velaops_health()
-    return JsonResponse(report, status=200 if report["status"] != "down" else 503)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 
-from ..redis_client import redis_client
-from .heartbeat import seconds_since_worker_heartbeat
+from dashboard.redis_client import redis_client
+from dashboard.system.heartbeat import seconds_since_worker_heartbeat
 
 
 def velaops_health() -> dict:

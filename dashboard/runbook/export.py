@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import Attempt, MigrationRun
+from dashboard.models import Attempt, MigrationRun
 
 
 def migration_as_json(migration: MigrationRun) -> dict:

@@ -10,14 +10,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import roles
-from .access import environment_for_operator, environment_for_viewer
-from .csp import allow_report_styles
-from .models import Environment, Report, ReportDelivery, ReportRequest, ReportSchedule
-from .params import int_param
-from .reports.forms import GenerateForm, ScheduleForm
-from .reports.render import render_document
-from .reports.service import attachment_stem, report_request_create
+from dashboard import roles
+from dashboard.access import environment_for_operator, environment_for_viewer
+from dashboard.csp import allow_report_styles
+from dashboard.models import Environment, Report, ReportDelivery, ReportRequest, ReportSchedule
+from dashboard.params import int_param
+from dashboard.reports.forms import GenerateForm, ScheduleForm
+from dashboard.reports.render import render_document
+from dashboard.reports.service import attachment_stem, report_request_create
 
 REPORTS_PER_PAGE = 50
 DOWNLOADS = {
@@ -50,7 +50,7 @@ def _archive_context(request: HttpRequest, environment: Environment, form: Gener
 @require_GET
 def report_archive(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_viewer(request, slug)
-    return render(request, "dashboard/report_archive.html", _archive_context(request, environment))
+    return render(request, "reports/report_archive.html", _archive_context(request, environment))
 
 
 @require_POST
@@ -58,9 +58,7 @@ def report_generate(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_operator(request, slug)
     form = GenerateForm(request.POST)
     if not form.is_valid():
-        return render(
-            request, "dashboard/report_archive.html", _archive_context(request, environment, form), status=400
-        )
+        return render(request, "reports/report_archive.html", _archive_context(request, environment, form), status=400)
     report_request_create(
         environment=environment,
         period=form.period_range,
@@ -86,7 +84,7 @@ def report_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     deliveries = ReportDelivery.objects.filter(report=report)
     response = render(
         request,
-        "dashboard/report_detail.html",
+        "reports/report_detail.html",
         {"environment": report.environment, "report": report, "deliveries": deliveries},
     )
     return allow_report_styles(response, report.html)  # the stored report's own <style>, by hash
@@ -131,7 +129,7 @@ def schedule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> Htt
             return redirect("report-archive", environment.slug)
     return render(
         request,
-        "dashboard/report_schedule_form.html",
+        "reports/report_schedule_form.html",
         {"environment": environment, "form": form, "schedule": schedule if pk else None},
         status=400 if request.method == "POST" else 200,
     )

@@ -1,5 +1,5 @@
 """The two ways a message leaves VelaOps: email through Django's configured backend, and a JSON POST to
-a webhook (only where dashboard.alerts.outbound allows). Errors raised here are recorded, so they name the
+a webhook (only where dashboard.notifications.outbound allows). Errors raised here are recorded, so they name the
 host at most, never the webhook's URL."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from . import outbound
-from .delivery import DeliveryFailed
+from dashboard.notifications import outbound
+from dashboard.notifications.delivery import DeliveryFailed
 
 USER_AGENT = "VelaOps-alerts/1"
 

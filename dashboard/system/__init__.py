@@ -1,0 +1,1 @@
+"""VelaOps's own health: /healthz and the worker heartbeat it reads."""
