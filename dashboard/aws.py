@@ -22,12 +22,13 @@ _assumed: dict[tuple[str, str, str, str], tuple[float, dict[str, str]]] = {}
 _assumed_lock = threading.Lock()
 
 
-def client_config() -> Config:
+def client_config(*, timeout: float | None = None, max_attempts: int | None = None) -> Config:
+    """VelaOps's client settings; `timeout` (connect and read, s) and `max_attempts` override the settings'."""
     return Config(
         # total_max_attempts counts the first try; botocore's max_attempts would count only retries.
-        retries={"mode": "standard", "total_max_attempts": settings.AWS_MAX_ATTEMPTS},
-        connect_timeout=settings.AWS_CONNECT_TIMEOUT,
-        read_timeout=settings.AWS_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": max_attempts or settings.AWS_MAX_ATTEMPTS},
+        connect_timeout=timeout or settings.AWS_CONNECT_TIMEOUT,
+        read_timeout=timeout or settings.AWS_READ_TIMEOUT,
         user_agent_appid="velaops",
     )
 
@@ -45,10 +46,22 @@ def boto3_session(environment: Environment) -> boto3.Session:
     )
 
 
-def client(environment: Environment, service: str, session: boto3.Session | None = None) -> Any:
-    """A boto3 client for `service` with VelaOps's retry and timeout settings and the environment's endpoint."""
+def client(
+    environment: Environment,
+    service: str,
+    session: boto3.Session | None = None,
+    *,
+    timeout: float | None = None,
+    max_attempts: int | None = None,
+) -> Any:
+    """A boto3 client for `service` with VelaOps's retry and timeout settings and the environment's endpoint.
+    Every client VelaOps makes comes from here (the probes cache theirs, dashboard/monitoring/probes/clients.py)."""
     session = session or boto3_session(environment)
-    return session.client(service, endpoint_url=environment.aws_endpoint_url or None, config=client_config())
+    return session.client(
+        service,
+        endpoint_url=environment.aws_endpoint_url or None,
+        config=client_config(timeout=timeout, max_attempts=max_attempts),
+    )
 
 
 def _assume_role(environment: Environment) -> dict[str, str]:

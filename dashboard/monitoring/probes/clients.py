@@ -1,4 +1,4 @@
-"""boto3 clients for probes: built once per worker thread and reused, never retried.
+"""boto3 clients for probes: built by dashboard.aws once per worker thread and reused, never retried.
 
 Building a session and a client costs tens of milliseconds of CPU, far more than the call a probe
 makes, so each thread keeps its own (boto3 sessions are not thread-safe) per environment, service
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.config import Config
-
 from dashboard import aws
 from dashboard.models import Environment
 
@@ -35,14 +33,6 @@ class _Cached:
     value: Any
 
 
-def probe_config(timeout: int) -> Config:
-    """VelaOps's client settings with a single attempt: a probe reports what it saw, it does not retry."""
-    return aws.client_config().merge(
-        # total_max_attempts counts the first attempt; botocore's max_attempts would still allow one retry.
-        Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=timeout, read_timeout=timeout)
-    )
-
-
 def probe_client(environment: Environment, service: str, timeout: int) -> Any:
     """This thread's client for `service` in `environment`, with connect and read timeouts of `timeout` s."""
     clients: dict[tuple, _Cached] = _cache("clients")
@@ -52,9 +42,9 @@ def probe_client(environment: Environment, service: str, timeout: int) -> Any:
     if cached is not None and cached.version == environment.updated_at and now < cached.expires:
         return cached.value
     session = _session(environment, now)
-    client = session.value.client(
-        service, endpoint_url=environment.aws_endpoint_url or None, config=probe_config(timeout)
-    )
+    # Built by dashboard.aws like every client, with a single attempt: a probe reports what it saw, it
+    # does not retry (the next probe is the retry).
+    client = aws.client(environment, service, session.value, timeout=timeout, max_attempts=1)
     # A client lives no longer than the credentials of the session it came from.
     clients[key] = _Cached(environment.updated_at, session.expires, client)
     return client
