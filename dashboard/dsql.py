@@ -1,27 +1,40 @@
 """Logging in to an Aurora DSQL cluster: IAM auth token as the password, over psycopg.
 
 The same code runs against AWS and the sandbox; only the environment's connection
-options (host address override, port, sslmode) differ.
+options (host address override, port, sslmode) differ. `TimedLogin` is the one timed login
+(token, connect, SELECT 1): the runbook's verify step and the DSQL probe both use it.
+
+An IAM token is a password for its lifetime: nothing here logs or stores one, and `token_secrets`
+names the parts a caller must redact from any error text it keeps.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
-import boto3
 import psycopg
 
 from dashboard.aws import client
-from dashboard.models import Environment
+
+# Re-exported: callers building a DSQL endpoint find it with the login. It lives with the models so that
+# they need nothing from here (this module imports them).
+from dashboard.models.environment import cluster_endpoint as cluster_endpoint
+
+if TYPE_CHECKING:
+    import boto3
+
+    from dashboard.models import Environment
 
 DSQL_ADMIN_USER = "admin"
 DEFAULT_CONNECT_TIMEOUT = 10
-
-
-def cluster_endpoint(identifier: str, region: str) -> str:
-    # DSQL's public endpoint form; build it rather than trusting an API field that emulators report differently.
-    return f"{identifier}.dsql.{region}.on.aws"
+# Time SELECT 1 gets even when the connection used up the budget: enough for one round trip.
+MIN_QUERY_SECONDS = 0.5
 
 
 def auth_token(environment: Environment, endpoint: str, session: boto3.Session | None = None, dsql=None) -> str:
@@ -53,15 +66,35 @@ def connection_kwargs(environment: Environment, endpoint: str, token: str, conne
     return kwargs
 
 
-def connect(
-    environment: Environment,
-    endpoint: str,
-    *,
-    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
-    session: boto3.Session | None = None,
-) -> psycopg.Connection:
-    token = auth_token(environment, endpoint, session)
-    return psycopg.connect(**connection_kwargs(environment, endpoint, token, connect_timeout))
+def token_secrets(token: str) -> tuple[str, ...]:
+    """The token and the parts of it that grant access, each to be kept out of any text we store."""
+    query = token.partition("?")[2]
+    params = parse_qs(query)
+    parts = [token]
+    for name in ("X-Amz-Signature", "X-Amz-Security-Token"):
+        parts += params.get(name, [])
+    # The session token also appears URL-encoded inside the token itself.
+    parts += [pair.partition("=")[2] for pair in query.split("&") if pair.startswith("X-Amz-Security-Token=")]
+    return tuple(part for part in parts if part)
+
+
+@contextlib.contextmanager
+def cancel_after(connection: psycopg.Connection, seconds: float) -> Iterator[None]:
+    """Cancel the running query if the block outlasts `seconds` (it then raises QueryCanceled)."""
+    timer = threading.Timer(seconds, _cancel, (connection,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _cancel(connection: psycopg.Connection) -> None:
+    try:
+        connection.cancel_safe(timeout=5)
+    except (psycopg.Error, OSError):
+        pass  # the connection is gone already, or the cancel could not be sent: the query fails anyway
 
 
 @dataclass(frozen=True)
@@ -76,24 +109,67 @@ class LoginTimings:
     def total_ms(self) -> float:
         return self.token_ms + self.connect_ms + self.query_ms
 
+    def phases(self) -> dict[str, float]:
+        return {"token": self.token_ms, "connect": self.connect_ms, "query": self.query_ms}
 
-def timed_select_one(
-    environment: Environment,
-    endpoint: str,
-    *,
-    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
-    session: boto3.Session | None = None,
-) -> LoginTimings:
-    """Log in with a fresh token and run SELECT 1; raises on any failure (psycopg.Error or an AWS error)."""
-    started = time.perf_counter()
-    token = auth_token(environment, endpoint, session)
-    token_done = time.perf_counter()
-    with psycopg.connect(**connection_kwargs(environment, endpoint, token, connect_timeout)) as connection:
-        connected = time.perf_counter()
-        connection.execute("SELECT 1").fetchone()
-        queried = time.perf_counter()
-    return LoginTimings(
-        token_ms=(token_done - started) * 1000,
-        connect_ms=(connected - token_done) * 1000,
-        query_ms=(queried - connected) * 1000,
-    )
+
+class TimedLogin:
+    """One IAM-token login and SELECT 1, timed phase by phase: "token" (a local presign, no network),
+    "connect" (TCP, startup and the token check), "query" (SELECT 1).
+
+    `open()` raises what failed as it is: an AWS error (token) or psycopg.Error / OSError (connect, query),
+    so each caller reports it its own way; afterwards `started` (time.perf_counter() when the token phase
+    began) and `secrets` (see token_secrets) are set for that report, and after a success `timings`.
+    `within` (s) bounds the login: the query is cancelled when it is used up (MIN_QUERY_SECONDS at least,
+    since libpq's connect timeout cannot be shorter than 2 s). `signer`: a DSQL client to sign with.
+    """
+
+    def __init__(
+        self,
+        environment: Environment,
+        endpoint: str,
+        *,
+        connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+        within: float | None = None,
+        session: boto3.Session | None = None,
+        signer: Any = None,
+    ) -> None:
+        self.environment = environment
+        self.endpoint = endpoint
+        self.connect_timeout = connect_timeout
+        self.within = within
+        self.session = session
+        self.signer = signer
+        self.started = time.perf_counter()
+        self.secrets: tuple[str, ...] = ()
+        self.timings: LoginTimings | None = None
+
+    def open(self) -> psycopg.Connection:
+        """The logged-in connection (autocommit), for the caller to use and close."""
+        self.started = time.perf_counter()
+        token = auth_token(self.environment, self.endpoint, self.session, dsql=self.signer)
+        token_done = time.perf_counter()
+        self.secrets = token_secrets(token)
+        connection = psycopg.connect(**connection_kwargs(self.environment, self.endpoint, token, self.connect_timeout))
+        try:
+            connected = time.perf_counter()
+            with self._bounded(connection):
+                connection.execute("SELECT 1").fetchone()
+            queried = time.perf_counter()
+        except BaseException:
+            connection.close()
+            raise
+        self.timings = LoginTimings(
+            token_ms=(token_done - self.started) * 1000,
+            connect_ms=(connected - token_done) * 1000,
+            query_ms=(queried - connected) * 1000,
+        )
+        return connection
+
+    def left(self) -> float:
+        """Seconds of `within` left for a query (MIN_QUERY_SECONDS at least)."""
+        assert self.within is not None
+        return max(self.started + self.within - time.perf_counter(), MIN_QUERY_SECONDS)
+
+    def _bounded(self, connection: psycopg.Connection) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self.within is None else cancel_after(connection, self.left())

@@ -20,6 +20,12 @@ class SslMode(models.TextChoices):
     VERIFY_FULL = "verify-full", "verify-full"
 
 
+def cluster_endpoint(identifier: str, region: str) -> str:
+    """A DSQL cluster's public endpoint. Built, not read from an API field that emulators report differently;
+    here rather than in dashboard/dsql.py so that models need nothing that imports them back."""
+    return f"{identifier}.dsql.{region}.on.aws"
+
+
 def default_stacks() -> list[str]:
     return ["DatabaseStack", "ApiStack"]
 
@@ -125,6 +131,4 @@ class Environment(models.Model):
     @property
     def dsql_endpoint(self) -> str:
         """The cluster's public endpoint, in the form AWS serves it; empty without a cluster."""
-        from dashboard.dsql import cluster_endpoint
-
         return cluster_endpoint(self.dsql_cluster_identifier, self.region) if self.dsql_cluster_identifier else ""

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from dashboard import dsql
 from dashboard.models import ProbeKind, Target
 from dashboard.monitoring.probes import dsql as dsql_probe
 from dashboard.monitoring.probes import run_probe
@@ -29,15 +30,16 @@ def dsql_target(environment, name, **fields) -> Target:
 
 @pytest.fixture
 def tokens(monkeypatch):
-    """Every IAM token the probe generates, to check that none leaks into what it returns."""
+    """Every IAM token the probe generates (through dashboard.dsql's login), to check that none leaks into
+    what it returns."""
     seen = []
-    real = dsql_probe.auth_token
+    real = dsql.auth_token
 
     def recording(*args, **kwargs):
         seen.append(real(*args, **kwargs))
         return seen[-1]
 
-    monkeypatch.setattr(dsql_probe, "auth_token", recording)
+    monkeypatch.setattr(dsql, "auth_token", recording)
     return seen
 
 
@@ -144,7 +146,7 @@ def test_an_error_that_echoes_the_token_is_redacted():
         "&X-Amz-Credential=AKID%2F20261120%2Fus-east-1%2Fdsql%2Faws4_request&X-Amz-Date=20261120T120000Z"
         "&X-Amz-Expires=900&X-Amz-Security-Token=FwoG%2Bsession&X-Amz-SignedHeaders=host&X-Amz-Signature=f00d"
     )
-    secrets = dsql_probe.token_secrets(token)
+    secrets = dsql.token_secrets(token)
     assert "f00d" in secrets and "FwoG+session" in secrets and "FwoG%2Bsession" in secrets
     error = psycopg.OperationalError(f'invalid password "{token}"; signature f00d; session FwoG+session')
     text = dsql_probe.database_error(error, *secrets)
@@ -158,11 +160,11 @@ def test_a_query_that_outlasts_its_time_is_cancelled():
     with psycopg.connect(**params, password=database["PASSWORD"] or None, autocommit=True) as conn:
         started = time.perf_counter()
         with pytest.raises(psycopg.errors.QueryCanceled):
-            with dsql_probe.cancel_after(conn, 0.3):
+            with dsql.cancel_after(conn, 0.3):
                 conn.execute("SELECT pg_sleep(5)")
         assert time.perf_counter() - started < 2
         # A block that finishes in time is left alone, and so is the connection.
-        with dsql_probe.cancel_after(conn, 0.3):
+        with dsql.cancel_after(conn, 0.3):
             assert conn.execute("SELECT 1").fetchone() == (1,)
         time.sleep(0.4)
         assert conn.execute("SELECT 2").fetchone() == (2,)

@@ -23,10 +23,17 @@ def endpoint_of(cluster, region="us-east-1"):
     return dsql.cluster_endpoint(cluster["identifier"], region)
 
 
+def timed_select_one(environment, endpoint):
+    """dashboard.dsql's timed login (as the verify step and the probe use it), its connection closed at once."""
+    login = dsql.TimedLogin(environment, endpoint, connect_timeout=5)
+    login.open().close()
+    return login.timings
+
+
 def test_login_with_a_real_iam_token_reaches_the_stand_in_database(sandbox_environment, sandbox, cluster):
-    timings = dsql.timed_select_one(sandbox_environment, endpoint_of(cluster), connect_timeout=5)
+    timings = timed_select_one(sandbox_environment, endpoint_of(cluster))
     assert timings.total_ms > 0
-    with dsql.connect(sandbox_environment, endpoint_of(cluster)) as conn:
+    with dsql.TimedLogin(sandbox_environment, endpoint_of(cluster)).open() as conn:
         assert conn.execute("SELECT current_database()").fetchone()[0] == sandbox.config.dsql_database
 
 
@@ -46,13 +53,13 @@ def test_a_tampered_token_is_refused(sandbox_environment, cluster):
 def test_an_unknown_cluster_is_refused(sandbox_environment):
     endpoint = dsql.cluster_endpoint("abcdefghijklmnopqrstuvwxyz", "us-east-1")
     with pytest.raises(psycopg.OperationalError, match="no DSQL cluster"):
-        dsql.timed_select_one(sandbox_environment, endpoint, connect_timeout=5)
+        timed_select_one(sandbox_environment, endpoint)
 
 
 def test_a_cluster_still_creating_is_refused(sandbox_environment, sandbox, slow_cluster_creation):
     created = aws(sandbox, "dsql").create_cluster(deletionProtectionEnabled=False)
     with pytest.raises(psycopg.OperationalError, match="CREATING"):
-        dsql.timed_select_one(sandbox_environment, endpoint_of(created), connect_timeout=5)
+        timed_select_one(sandbox_environment, endpoint_of(created))
 
 
 def test_a_token_for_the_wrong_user_is_refused(sandbox_environment, cluster):
@@ -83,12 +90,12 @@ def test_an_expired_token_is_refused(sandbox_environment, cluster):
 def test_refuse_fault_makes_connections_fail(sandbox_environment, sandbox, cluster):
     sandbox.faults.update({"dsql_refuse": True})
     with pytest.raises(psycopg.OperationalError):
-        dsql.timed_select_one(sandbox_environment, endpoint_of(cluster), connect_timeout=5)
+        timed_select_one(sandbox_environment, endpoint_of(cluster))
 
 
 def test_latency_fault_slows_each_connection(sandbox_environment, sandbox, cluster):
     sandbox.faults.update({"dsql_latency_ms": 300})
     started = time.perf_counter()
-    timings = dsql.timed_select_one(sandbox_environment, endpoint_of(cluster), connect_timeout=5)
+    timings = timed_select_one(sandbox_environment, endpoint_of(cluster))
     assert timings.connect_ms >= 300
     assert (time.perf_counter() - started) * 1000 >= 300

@@ -8,24 +8,21 @@ with one row per target, rewritten by each probe. It needs a user allowed to cre
 default schema and write to it; for other users, create the table once beforehand and grant them
 INSERT, UPDATE and SELECT on it.
 
-The whole probe is bounded by `timeout_seconds`: the connect timeout (libpq waits at least 2 s
-whatever is asked), and then a cancel of whatever query is still running when the time left is used up.
+The login is dashboard.dsql's TimedLogin (the runbook's verify step uses the same). The whole probe is
+bounded by `timeout_seconds`: the connect timeout (libpq waits at least 2 s whatever is asked), and then
+a cancel of whatever query is still running when the time left is used up.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
 
 import psycopg
 from psycopg import errors
 
 from dashboard.aws import AWS_EXCEPTIONS
-from dashboard.dsql import auth_token, cluster_endpoint, connection_kwargs
+from dashboard.dsql import TimedLogin, cancel_after, cluster_endpoint
 from dashboard.models import Target
 from dashboard.monitoring.outcome import ProbeOutcome
 from dashboard.monitoring.probes.clients import probe_client
@@ -35,8 +32,6 @@ PROBE_TABLE = "velaops_probe"
 _CREATE = f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL)"
 _UPSERT = f"INSERT INTO {PROBE_TABLE} (id, at) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 _READ = f"SELECT at FROM {PROBE_TABLE} WHERE id = %s"
-# Time the queries get even when the connection used up the budget: enough for one round trip.
-MIN_QUERY_SECONDS = 0.5
 
 
 def probe_dsql(target: Target) -> ProbeOutcome:
@@ -45,37 +40,27 @@ def probe_dsql(target: Target) -> ProbeOutcome:
     details: dict[str, object] = {"endpoint": endpoint}
     started = time.perf_counter()
     try:
-        dsql = probe_client(environment, "dsql", target.timeout_seconds)
-        # The clock starts once the client is there (usually cached): the token phase is the presign alone.
-        started = time.perf_counter()
-        token = auth_token(environment, endpoint, dsql=dsql)
+        signer = probe_client(environment, "dsql", target.timeout_seconds)
     except AWS_EXCEPTIONS as exc:
         return aws_failure(exc, started, details)
-    token_done = time.perf_counter()
-    secrets = token_secrets(token)
+    # The login's clock starts once the client is there (usually cached): the token phase is the presign alone.
+    login = TimedLogin(
+        environment, endpoint, connect_timeout=target.timeout_seconds, within=target.timeout_seconds, signer=signer
+    )
     try:
-        connection = psycopg.connect(**connection_kwargs(environment, endpoint, token, target.timeout_seconds))
+        connection = login.open()
+    except AWS_EXCEPTIONS as exc:
+        return aws_failure(exc, login.started, details)
     except (psycopg.Error, OSError) as exc:
-        return _failed(_describe(exc, secrets), started, details)
+        return _failed(_describe(exc, login.secrets), login.started, details)
     with connection:
-        connected = time.perf_counter()
-        deadline = started + target.timeout_seconds
-        try:
-            with cancel_after(connection, _left(deadline)):
-                connection.execute("SELECT 1").fetchone()
-        except (psycopg.Error, OSError) as exc:
-            return _failed(_describe(exc, secrets), started, details)
-        queried = time.perf_counter()
-        phases = {
-            "token": (token_done - started) * 1000,
-            "connect": (connected - token_done) * 1000,
-            "query": (queried - connected) * 1000,
-        }
-        latency = (queried - started) * 1000
+        phases = login.timings.phases()
+        latency = login.timings.total_ms
         if not target.write_check:
             return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
+        write_started = time.perf_counter()
         try:
-            with cancel_after(connection, _left(deadline)):
+            with cancel_after(connection, login.left()):
                 details["created_table"] = write_round_trip(connection, f"target-{target.pk}")
         except (psycopg.Error, OSError, WriteMismatch) as exc:
             # The login worked, so its timings stand; only the write phase is missing.
@@ -83,23 +68,11 @@ def probe_dsql(target: Target) -> ProbeOutcome:
                 ok=False,
                 latency_ms=latency,
                 phases=phases,
-                error=f"write check: {_describe(exc, secrets)}",
+                error=f"write check: {_describe(exc, login.secrets)}",
                 details=details,
             )
-        phases["write"] = since_ms(queried)
+        phases["write"] = since_ms(write_started)
         return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
-
-
-def token_secrets(token: str) -> tuple[str, ...]:
-    """The token and the parts of it that grant access, each to be kept out of any text we store."""
-    query = token.partition("?")[2]
-    params = parse_qs(query)
-    parts = [token]
-    for name in ("X-Amz-Signature", "X-Amz-Security-Token"):
-        parts += params.get(name, [])
-    # The session token also appears URL-encoded inside the token itself.
-    parts += [pair.partition("=")[2] for pair in query.split("&") if pair.startswith("X-Amz-Security-Token=")]
-    return tuple(part for part in parts if part)
 
 
 class WriteMismatch(Exception):
@@ -127,35 +100,12 @@ def write_round_trip(connection: psycopg.Connection, key: str) -> bool:
     return created
 
 
-@contextmanager
-def cancel_after(connection: psycopg.Connection, seconds: float) -> Iterator[None]:
-    """Cancel the running query if the block outlasts `seconds` (it then raises QueryCanceled)."""
-    timer = threading.Timer(seconds, _cancel, (connection,))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def _cancel(connection: psycopg.Connection) -> None:
-    try:
-        connection.cancel_safe(timeout=5)
-    except (psycopg.Error, OSError):
-        pass  # the connection is gone already, or the cancel could not be sent: the query fails anyway
-
-
 def _describe(exc: Exception, secrets: tuple[str, ...]) -> str:
     if isinstance(exc, errors.QueryCanceled):
         return f"{exc.sqlstate}: no answer within the target's timeout, so the query was cancelled"
     if isinstance(exc, psycopg.Error):
         return database_error(exc, *secrets)
     return clean(str(exc) or type(exc).__name__, *secrets)
-
-
-def _left(deadline: float) -> float:
-    return max(deadline - time.perf_counter(), MIN_QUERY_SECONDS)
 
 
 def _failed(error: str, started: float, details: dict[str, object]) -> ProbeOutcome:

@@ -18,14 +18,16 @@ class VerifyDsql(StepDefinition):
         if not endpoint:
             raise StepFailed("No DSQL cluster is known: run the provisioning step first.")
         ctx.check_cancel()
-        timings = dsql.timed_select_one(ctx.environment, endpoint, session=ctx.session)
-        ctx.log(
-            f"IAM-token login and SELECT 1: token {timings.token_ms:.1f} ms, connect {timings.connect_ms:.1f} ms, "
-            f"query {timings.query_ms:.1f} ms"
-        )
-        ctx.check_cancel()
-        marker = str(uuid.uuid4())
-        with dsql.connect(ctx.environment, endpoint, session=ctx.session) as connection:
+        # One timed login (the DSQL probe's too); its connection then serves the write/read round trip.
+        login = dsql.TimedLogin(ctx.environment, endpoint, session=ctx.session)
+        with login.open() as connection:
+            timings = login.timings
+            ctx.log(
+                f"IAM-token login and SELECT 1: token {timings.token_ms:.1f} ms, connect {timings.connect_ms:.1f} ms, "
+                f"query {timings.query_ms:.1f} ms"
+            )
+            ctx.check_cancel()
+            marker = str(uuid.uuid4())
             # DSQL runs DDL and DML in separate transactions; autocommit keeps each statement its own.
             connection.execute(PROBE_TABLE_DDL)
             started = time.perf_counter()
