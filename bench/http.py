@@ -44,10 +44,6 @@ def database_url(name: str) -> str:
     return f"postgres://{user}{password}@{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{name}"
 
 
-def database_name(url: str) -> str:
-    return dj_database_url.parse(url)["NAME"]
-
-
 def admin_connection(url: str = SERVER_URL) -> psycopg.Connection:
     """Autocommit connection to the server's maintenance database."""
     config = dj_database_url.parse(url)

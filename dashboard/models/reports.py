@@ -226,10 +226,6 @@ class DeliveryRecord(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED)
-
 
 class ReportDelivery(DeliveryRecord):
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="deliveries")
