@@ -3,6 +3,8 @@
 No Docker engine runs here, so instead of starting the stack these tests parse the files and check
 every executable, Python module, manage.py subcommand, Celery subcommand, file and environment
 variable they name against this checkout and its virtualenv (the image installs the same lock).
+They also check that the image can do without the sandbox: moto is no runtime requirement, nothing
+of the product imports it, and the product loads with the sandbox off and moto missing.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import os
 import re
 import runpy
 import shlex
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -30,6 +35,10 @@ SERVICES = {"postgres", "redis", "web", "worker", "probes", "beat"}
 APP_SERVICES = {"migrate", "web", "worker", "probes", "beat"}
 # Top-level directories that are not part of the running product and stay out of the image.
 NOT_IN_IMAGE = {"tests", "bench", "docs"}
+# The offline sandbox: development only (moto is in requirements/dev.txt, not base.txt).
+SANDBOX = "infra/sandbox"
+# What the image runs: its packages must not import moto or the sandbox.
+PRODUCT_PACKAGES = ("velaops", "dashboard", "tasks")
 
 
 def compose() -> dict:
@@ -287,10 +296,16 @@ def test_dockerfile_copies_files_that_exist():
     assert sources
     for source in sources:
         assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"
-    # Every top-level Python package of the product is in the image.
+    # Every top-level Python package of the product is in the image (whole, or the files it needs).
     packages = {path.parent.name for path in ROOT.glob("*/__init__.py")} - NOT_IN_IMAGE
-    missing = packages - {source.rstrip("/") for source in sources}
+    missing = packages - {source.rstrip("/").split("/")[0] for source in sources}
     assert not missing, f"the Dockerfile does not copy {sorted(missing)}"
+    # ... and the sandbox is not: neither copied itself nor inside a copied directory.
+    for source in sources:
+        path = source.rstrip("/")
+        assert not (path == SANDBOX or path.startswith(SANDBOX + "/") or SANDBOX.startswith(path + "/")), (
+            f"the Dockerfile copies {source}, which brings the sandbox (a development tool) into the image"
+        )
 
 
 def test_dockerfile_installs_the_lock_and_runs_gunicorn_unprivileged():
@@ -304,6 +319,112 @@ def test_dockerfile_installs_the_lock_and_runs_gunicorn_unprivileged():
     assert "collectstatic" in run
     (cmd,) = [args for instruction, args in instructions if instruction == "CMD"]
     check_command(split(ast.literal_eval(cmd)), where="Dockerfile CMD")
+
+
+def test_the_image_runs_with_the_sandbox_off():
+    env = dict(
+        args.split("=", 1)
+        for instruction, line in dockerfile_instructions()
+        if instruction == "ENV"
+        for args in line.split()
+    )
+    assert env.get("VELAOPS_SANDBOX") == "0"
+
+
+# --- the image without the sandbox ----------------------------------------------------------------
+
+
+def locked_packages(path: Path) -> set[str]:
+    """The package names a pip-compile lock pins (`name==version` lines)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==", line)
+        if match:
+            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    return names
+
+
+def test_the_images_requirements_have_no_moto():
+    base = locked_packages(ROOT / "requirements" / "base.txt")
+    assert {"django", "boto3", "psycopg"} <= base  # the parse found the lock's pins
+    assert "moto" not in base, "moto is in requirements/base.txt: the image would install the sandbox's emulator"
+    assert "moto" in locked_packages(ROOT / "requirements" / "dev.txt")
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_no_product_module_imports_moto_or_the_sandbox():
+    sources = [path for package in PRODUCT_PACKAGES for path in (ROOT / package).rglob("*.py")]
+    sources += [path for path in (ROOT / "infra").glob("*.py")]  # infra/ itself, not infra/sandbox
+    assert sources
+    offending = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in sources
+        for module in imported_modules(path)
+        if module.split(".")[0] == "moto" or module == "infra.sandbox" or module.startswith("infra.sandbox.")
+    }
+    assert not offending, f"the product imports what the image does not have: {sorted(offending)}"
+
+
+# Run as `python -c` in a fresh interpreter: moto and the sandbox unimportable, as in the image, then
+# `manage.py check` and an import of every product module.
+WITHOUT_SANDBOX = textwrap.dedent(
+    """
+    import importlib, pkgutil, sys
+
+    class Missing:
+        # Any import of moto or the sandbox fails, as in the image where neither is installed.
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "moto" or name == "infra.sandbox" or name.startswith("infra.sandbox."):
+                raise ModuleNotFoundError(f"No module named {name!r} (not in the image)", name=name)
+
+    sys.meta_path.insert(0, Missing())
+    for name in [name for name in sys.modules if name.split(".")[0] == "moto" or name.startswith("infra.sandbox")]:
+        del sys.modules[name]
+
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["manage.py", "check"])
+    from django.conf import settings
+
+    assert "infra.sandbox" not in settings.INSTALLED_APPS, settings.INSTALLED_APPS
+    for package in sys.argv[1:]:
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, package + "."):
+            importlib.import_module(info.name)
+    print("imported without the sandbox")
+    """
+)
+
+
+def test_the_product_loads_without_moto_and_the_sandbox():
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "SANDBOX_"))},
+        "DJANGO_SETTINGS_MODULE": "velaops.settings",
+        "DEBUG": "0",
+        "VELAOPS_SANDBOX": "0",
+        "SECRET_KEY": "compose-test-only-" + "x" * 40,
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SANDBOX, *PRODUCT_PACKAGES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "System check identified no issues" in result.stdout
+    assert "imported without the sandbox" in result.stdout
 
 
 def test_dockerignore_keeps_local_state_out():
