@@ -247,15 +247,6 @@ ROLLUP_FIELDS = (
 )
 
 
-def series(target_id: int, resolution: int, start: datetime, end: datetime) -> list[Rollup]:
-    """A target's rollups of one resolution in [start, end), oldest first: the points of a chart."""
-    return list(
-        Rollup.objects.filter(target_id=target_id, resolution=resolution, bucket__gte=start, bucket__lt=end)
-        .only("bucket", *ROLLUP_FIELDS)
-        .order_by("bucket")
-    )
-
-
 def incidents_overlapping(target_ids: Iterable[int], start: datetime, end: datetime) -> list[Incident]:
     """Incidents that were open at any moment of [start, end), oldest first."""
     return list(

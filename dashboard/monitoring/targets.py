@@ -1,8 +1,11 @@
-"""Keeping an environment's probe targets in step with its configuration."""
+"""Keeping an environment's probe targets in step with its configuration, and pausing or resuming one."""
 
 from __future__ import annotations
 
-from dashboard.models import Environment, HealthMethod, ProbeKind, Target
+from django.db import transaction
+from django.utils import timezone
+
+from dashboard.models import AuditEvent, Environment, HealthMethod, ProbeKind, Target
 
 
 def desired_targets(environment: Environment) -> list[tuple[str, str, dict]]:
@@ -45,3 +48,22 @@ def targets_sync(environment: Environment) -> dict[str, list[str]]:
         target.paused = True
         target.save(update_fields=["paused", "changed_at"])
     return {"created": created, "paused": [target.name for target in stale]}
+
+
+def set_paused(target: Target, paused: bool, *, user, source_address: str | None) -> bool:
+    """Pause or resume probing of `target`, with an audit event. Compare-and-set: of two clicks (or two
+    operators) only one changes the target and records it; returns whether this one did. A resumed
+    target is due at once (its next_due_at passed while it was paused)."""
+    with transaction.atomic():
+        changed = Target.objects.filter(pk=target.pk, paused=not paused).update(
+            paused=paused, changed_at=timezone.now()
+        )
+        if changed:
+            AuditEvent.objects.create(
+                environment=target.environment,
+                user=user,
+                source_address=source_address or None,
+                action="target.pause" if paused else "target.resume",
+                details={"target_id": target.pk, "target": target.name, "kind": target.kind},
+            )
+    return bool(changed)

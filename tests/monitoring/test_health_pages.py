@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard import formatting
 from dashboard.models import (
     Attempt,
     AuditEvent,
@@ -30,7 +31,8 @@ from dashboard.models import (
     Target,
     TargetStatus,
 )
-from dashboard.monitoring import queries
+from dashboard.monitoring import pages, selectors
+from dashboard.monitoring.charts import RANGES
 from dashboard.monitoring.histogram import Histogram
 from dashboard.monitoring.rollup import refresh_summaries, rollup_all
 from dashboard.monitoring.stats import DAY, HOUR, MINUTE, floor_time
@@ -159,17 +161,17 @@ def test_overview_lists_every_target_with_its_figures(viewer_client, environment
     row = row_html(html, dsql.pk)
     assert "Vela DSQL" in row and "vela-dsql" in row
     assert '<span class="status st-up">up</span>' in row
-    assert ">90.00 %<" in row  # 24 h, 7 d and 30 d alike: all the history is 45 minutes old
-    assert row.count(">90.00 %<") == 3
-    assert f">{queries.format_ms(dsql.p95_24h_ms)}<" in row
-    assert f">{queries.format_ms(dsql.last_latency_ms)}<" in row
+    assert ">90.000 %<" in row  # 24 h, 7 d and 30 d alike: all the history is 45 minutes old
+    assert row.count(">90.000 %<") == 3
+    assert f">{formatting.latency_ms(dsql.p95_24h_ms)}<" in row
+    assert f">{formatting.latency_ms(dsql.last_latency_ms)}<" in row
     assert "<polyline points=" in row  # the sparkline, drawn on the server
     assert dsql.get_absolute_url() in row
 
     api_row = row_html(html, history["api"].pk)
     assert '<span class="status st-down">down</span>' in api_row
     assert ">since " in api_row and "HTTP 502 #0" in api_row  # the first failure is the cause (tooltip)
-    assert ">—<" in api_row and ">0.00 %<" in api_row  # every probe failed: no latency, no uptime
+    assert ">—<" in api_row and ">0.000 %<" in api_row  # every probe failed: no latency, no uptime
     assert '<span class="status st-paused">paused</span>' in row_html(html, history["aurora"].pk)
     table_row = row_html(html, history["table"].pk)
     assert '<span class="status st-unknown">unknown</span>' in table_row
@@ -253,7 +255,7 @@ def test_overview_live_answers_204_until_a_target_changes_then_only_changed_rows
     assert 'id="open-incidents"' in html and 'id="health-counts"' in html
     assert 'id="timeline-strip"' not in html  # same hour: the timeline stays
     new_since = int(re.search(r'name="since" value="(\d+)"', html).group(1))
-    assert new_since == queries.micros(Target.objects.get(pk=table.pk).changed_at) > state["since"]
+    assert new_since == selectors.micros(Target.objects.get(pk=table.pk).changed_at) > state["since"]
 
     assert viewer_client.get(live, {**state, "since": new_since}, **HTMX).status_code == 204
 
@@ -282,7 +284,7 @@ def test_overview_live_204_costs_the_same_with_many_targets(viewer_client, envir
         [Target(environment=environment, kind=ProbeKind.DYNAMODB, name=f"table-{n}") for n in range(300)]
     )
     live = reverse("health-overview-live", args=[environment.slug])
-    since = queries.micros(timezone.now())
+    since = selectors.micros(timezone.now())
     with CaptureQueriesContext(connection) as queries_run:
         assert viewer_client.get(live, {"since": since}, **HTMX).status_code == 204
     target_queries = [q["sql"] for q in queries_run.captured_queries if 'FROM "dashboard_target"' in q["sql"]]
@@ -300,14 +302,14 @@ def test_detail_shows_each_range(viewer_client, environment, history, range_key)
     context = response.context
     assert context["spec"].key == range_key
     summary = context["summary"]
-    assert summary["uptime"] == "90.00 %"
+    assert summary["uptime"] == "90.000 %"
     assert summary["count"] == 40 and summary["failures"] == 4
-    assert summary["p95"] == queries.format_ms(
+    assert summary["p95"] == formatting.latency_ms(
         Histogram.of(history["latencies"]).percentile(0.95)
     )  # from the rollups' merged histogram
     columns = context["chart"]["columns"]
     assert sum(count for count in columns["count"] if count) == 40
-    assert context["chart"]["step"] == queries.RANGES[range_key].resolution
+    assert context["chart"]["step"] == RANGES[range_key].resolution
     assert set(context["chart"]["phases"]) == {"token", "connect", "query"}
     html = response.content.decode()
     assert 'id="chart-data"' in html and 'data-chart="latency"' in html and 'data-chart="phases"' in html
@@ -364,10 +366,10 @@ def test_detail_of_an_api_health_target_compares_cold_and_warm_starts(viewer_cli
     response = viewer_client.get(target.get_absolute_url(), {"range": "24h"})
     cold_warm = response.context["cold_warm"]
     assert cold_warm["cold_count"] == 3 and cold_warm["warm_count"] == 20
-    assert cold_warm["cold_avg"] == queries.format_ms(500.0)
-    assert cold_warm["warm_avg"] == queries.format_ms(sum(warm) / 20)
-    assert cold_warm["cold"] == {"n": 3, "p50": queries.format_ms(500.0), "p95": queries.format_ms(590.0)}
-    assert cold_warm["warm"]["p50"] == queries.format_ms(29.5)  # exact, from raw results (percentile_cont)
+    assert cold_warm["cold_avg"] == formatting.latency_ms(500.0)
+    assert cold_warm["warm_avg"] == formatting.latency_ms(sum(warm) / 20)
+    assert cold_warm["cold"] == {"n": 3, "p50": formatting.latency_ms(500.0), "p95": formatting.latency_ms(590.0)}
+    assert cold_warm["warm"]["p50"] == formatting.latency_ms(29.5)  # exact, from raw results (percentile_cont)
     html = response.content.decode()
     assert "Cold and warm starts" in html
     assert set(response.context["chart"]["phases"]) == {"init", "duration"}
@@ -448,11 +450,11 @@ def test_results_are_paginated_50_a_page(viewer_client, environment):
     url = target.get_absolute_url()
     first = viewer_client.get(url)
     assert len(first.context["results"]) == 50
-    assert first.context["results"][0]["latency"] == queries.format_ms(120.0)  # newest first
+    assert first.context["results"][0]["latency"] == formatting.latency_ms(120.0)  # newest first
     assert first.context["results_pager"]["pages"] == 3
     last = viewer_client.get(url, {"page": 3})
     assert len(last.context["results"]) == 20
-    assert last.context["results"][-1]["latency"] == queries.format_ms(1.0)
+    assert last.context["results"][-1]["latency"] == formatting.latency_ms(1.0)
     # HTMX pager: only the results part comes back, its links keep the other parameters.
     partial = viewer_client.get(url, {"page": 2, "range": "7d"}, HTTP_HX_TARGET="results", **HTMX)
     html = partial.content.decode()
@@ -468,8 +470,8 @@ def test_incidents_are_listed_and_paginated(viewer_client, environment):
         record(target, start + (2 * index + 1) * 5 * MINUTE, 3.0)
     response = viewer_client.get(target.get_absolute_url())
     incidents = response.context["incidents"]
-    assert len(incidents) == queries.INCIDENTS_PER_PAGE
-    assert incidents[0]["cause"] == "failure 24" and incidents[0]["duration"] == "5 min"
+    assert len(incidents) == pages.INCIDENTS_PER_PAGE
+    assert incidents[0]["cause"] == "failure 24" and incidents[0]["duration"] == "5 min 00 s"
     second = viewer_client.get(target.get_absolute_url(), {"ipage": 2}, HTTP_HX_TARGET="incidents", **HTMX)
     assert second.content.decode().count("failure ") == 5
 

@@ -1,0 +1,169 @@
+"""Chart data of the health pages, from what the selectors read: the target page's ranges and its uPlot
+columns per bucket, the overview's 24-hour sparklines and its time axis. Plain Python, no queries and
+no markup: templates/monitoring/ draws them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dashboard import formatting
+from dashboard.models import Resolution
+from dashboard.monitoring.stats import DAY, HOUR, RangeStats, floor_time
+
+# --- ranges of the target page ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RangeSpec:
+    key: str
+    label: str
+    span: timedelta
+    resolution: int
+
+    @property
+    def step(self) -> timedelta:
+        return timedelta(seconds=self.resolution)
+
+    @property
+    def bucket_label(self) -> str:
+        return Resolution(self.resolution).label
+
+
+RANGES: dict[str, RangeSpec] = {
+    spec.key: spec
+    for spec in (
+        RangeSpec("1h", "1 hour", HOUR, Resolution.MINUTE),
+        RangeSpec("24h", "24 hours", DAY, Resolution.MINUTE),
+        RangeSpec("7d", "7 days", 7 * DAY, Resolution.HOUR),
+        RangeSpec("30d", "30 days", 30 * DAY, Resolution.HOUR),
+        RangeSpec("1y", "1 year", 365 * DAY, Resolution.DAY),
+    )
+}
+DEFAULT_RANGE = "24h"
+CHART_QUANTILES = (0.5, 0.95, 0.99)
+PHASE_ORDER = ["token", "connect", "query", "write", "read", "init", "duration", "billed"]
+
+
+def range_spec(key: str | None) -> RangeSpec:
+    """The range a `range` parameter names; the default for anything else."""
+    return RANGES.get(key or "", RANGES[DEFAULT_RANGE])
+
+
+# --- a target's charts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Bucket(RangeStats):
+    """One chart bucket. A settled bucket is one rollup whose quantiles were stored when it was written
+    (its histogram is not read); the bucket still filling merges its histogram with the raw results
+    not rolled up yet."""
+
+    stored: tuple[float | None, ...] | None = None
+
+    def add_settled(self, count, ok_count, latency_count, latency_sum, phase_sums, p50, p95, p99) -> None:
+        self.add_values(count, ok_count, latency_count, None, None, latency_sum, [], phase_sums, 0, 0.0)
+        self.stored = (p50, p95, p99)
+
+    def quantiles(self) -> list[float | None]:
+        """p50, p95, p99."""
+        return list(self.stored) if self.stored is not None else self.histogram.percentiles(*CHART_QUANTILES)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def phase_order(names: Iterable[str]) -> list[str]:
+    """Phases in the order a probe goes through them (token, connect, query; init, duration), others after."""
+    return sorted(names, key=lambda name: (PHASE_ORDER.index(name) if name in PHASE_ORDER else 99, name))
+
+
+def _phase_names(buckets: Iterable[Bucket]) -> list[str]:
+    names: set[str] = set()
+    for bucket in buckets:
+        names.update(bucket.phase_sums)
+    return phase_order(names)
+
+
+def gap_seconds(interval_seconds: int, spec: RangeSpec) -> float:
+    """Longer than this without a bucket is a gap in the lines (two and a half buckets or probes)."""
+    return 2.5 * max(spec.resolution, interval_seconds)
+
+
+def chart_data(buckets: dict[int, Bucket], spec: RangeSpec, gap: float) -> dict:
+    """Columns for uPlot: x in epoch seconds, then per-bucket avg/p50/p95/p99, uptime and phase averages.
+    A null row goes in wherever no probe ran for longer than `gap` seconds, so the lines break there."""
+    phases = _phase_names(buckets.values())
+    columns: dict[str, list] = {name: [] for name in ("x", "avg", "p50", "p95", "p99", "uptime", "count", "failures")}
+    phase_columns: dict[str, list] = {name: [] for name in phases}
+    previous: int | None = None
+    for at in sorted(buckets):
+        if previous is not None and at - previous > gap:
+            columns["x"].append((previous + at) / 2)
+            for name in ("avg", "p50", "p95", "p99", "uptime", "count", "failures"):
+                columns[name].append(None)
+            for name in phases:
+                phase_columns[name].append(None)
+        previous = at
+        bucket = buckets[at]
+        p50, p95, p99 = bucket.quantiles()
+        columns["x"].append(at)
+        columns["avg"].append(_round(bucket.latency_sum / bucket.latency_count) if bucket.latency_count else None)
+        columns["p50"].append(_round(p50))
+        columns["p95"].append(_round(p95))
+        columns["p99"].append(_round(p99))
+        columns["uptime"].append(_round(bucket.ok_count / bucket.count * 100, 3) if bucket.count else None)
+        columns["count"].append(bucket.count)
+        columns["failures"].append(bucket.count - bucket.ok_count)
+        for name in phases:
+            total = bucket.phase_sums.get(name)
+            phase_columns[name].append(
+                _round(total / bucket.latency_count) if total is not None and bucket.latency_count else None
+            )
+    return {"step": spec.resolution, "columns": columns, "phases": phase_columns}
+
+
+# --- the overview's sparklines and 24 h axis ----------------------------------------------------------
+
+SPARK_WIDTH, SPARK_HEIGHT, SPARK_HOURS = 240, 30, 24
+_SPARK_X = [f"{(index + 0.5) * SPARK_WIDTH / SPARK_HOURS:g}," for index in range(SPARK_HOURS)]
+
+
+def day_axis(now: datetime) -> tuple[datetime, datetime]:
+    """The 24 h axis of the sparklines: the current hour and the 23 before it."""
+    end = floor_time(now, HOUR) + HOUR
+    return end - SPARK_HOURS * HOUR, end
+
+
+def sparkline(text: str | None) -> dict | None:
+    """The 24 hourly latency averages in `text` ("3.1,,4.2,..." oldest first, empty for an hour without
+    data) as SVG coordinates: one polyline per run of hours with data, each hour at the middle of its
+    slot so it lines up with the 24 h timeline above the column. The numbers go in as PostgreSQL wrote
+    them, negated (SVG's y grows downwards); the viewBox scales them. None without data.
+
+    Strings, built once per row here: at 1,000 rows a template loop over 24 numbers per row costs more
+    than the rest of the page."""
+    tokens = text.split(",") if text else []
+    values = [token for token in tokens if token]
+    if not values:
+        return None
+    highest = max(map(float, values))
+    xs = _SPARK_X[SPARK_HOURS - len(tokens) :] if len(tokens) <= SPARK_HOURS else _SPARK_X
+    runs: list[str] = []
+    run: list[str] = []
+    for x, token in zip(xs, tokens, strict=False):
+        if token:
+            run.append(x + "-" + token)
+        elif run:
+            runs.append(" ".join(run if len(run) > 1 else run * 2))  # a lone hour: a dot (round line cap)
+            run = []
+    if run:
+        runs.append(" ".join(run if len(run) > 1 else run * 2))
+    top = highest * 1.1 or 1.0
+    return {
+        "view_box": f"0 {-top:.4g} {SPARK_WIDTH} {top * 1.06:.4g}",
+        "highest": formatting.latency_ms(highest),
+        "runs": runs,
+    }
