@@ -1,4 +1,6 @@
-"""/metrics: every target's live state and summary in the Prometheus text exposition format (0.0.4).
+"""/metrics: every target's live state and summary for Prometheus, served through prometheus-client: a
+custom collector over one query per scrape, exposed as the Prometheus text format (0.0.4, or 1.0.0 when
+the scraper asks for it) or OpenMetrics, as the Accept header negotiates (choose_encoder).
 
 Access: `Authorization: Bearer <METRICS_TOKEN>` (for a scraper; an empty METRICS_TOKEN turns token
 access off), or a logged-in user with the viewer role (for a person checking what is exported).
@@ -12,7 +14,7 @@ latency, no probes in a window) are omitted the same way.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -21,61 +23,23 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+from prometheus_client.registry import CollectorRegistry
 
 from dashboard import roles
 from dashboard.models import Incident, Target, TargetStatus
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-METRICS = (
-    ("velaops_target_up", "1 if the target's last state is up, 0 if down; absent while unknown or paused."),
-    ("velaops_target_paused", "1 if probing of the target is paused."),
-    ("velaops_target_latency_ms", "Latency of the target's last probe, in milliseconds."),
-    ("velaops_target_uptime_ratio", "Fraction of successful probes over the window (from rollups)."),
-    ("velaops_target_p95_latency_ms", "95th percentile probe latency over the window, in milliseconds."),
-    ("velaops_target_open_incidents", "Open incidents of the target (0 or 1)."),
-)
-
-
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _sample(name: str, labels: dict[str, str], value: float) -> str:
-    rendered = ",".join(f'{key}="{escape_label(str(text))}"' for key, text in labels.items())
-    return f"{name}{{{rendered}}} {value:.10g}"
-
-
-def exposition(targets: Iterable[Target]) -> str:
-    """The text format: HELP and TYPE once per metric, then its samples, one target per sample."""
-    samples: dict[str, list[str]] = {name: [] for name, _ in METRICS}
-    for target in targets:
-        labels = {"environment": target.environment.slug, "target": target.name, "kind": target.kind}
-        if not target.paused and target.status in (TargetStatus.UP, TargetStatus.DOWN):
-            samples["velaops_target_up"].append(_sample("velaops_target_up", labels, target.status == TargetStatus.UP))
-        samples["velaops_target_paused"].append(_sample("velaops_target_paused", labels, target.paused))
-        if target.last_latency_ms is not None:
-            samples["velaops_target_latency_ms"].append(
-                _sample("velaops_target_latency_ms", labels, target.last_latency_ms)
-            )
-        for window, ratio in (("24h", target.uptime_24h), ("7d", target.uptime_7d), ("30d", target.uptime_30d)):
-            if ratio is not None:
-                samples["velaops_target_uptime_ratio"].append(
-                    _sample("velaops_target_uptime_ratio", {**labels, "window": window}, ratio)
-                )
-        if target.p95_24h_ms is not None:
-            samples["velaops_target_p95_latency_ms"].append(
-                _sample("velaops_target_p95_latency_ms", {**labels, "window": "24h"}, target.p95_24h_ms)
-            )
-        samples["velaops_target_open_incidents"].append(
-            _sample("velaops_target_open_incidents", labels, target.open_incidents)
-        )
-    lines: list[str] = []
-    for name, help_text in METRICS:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} gauge")
-        lines.extend(samples[name])
-    return "\n".join(lines) + "\n"
+LABELS = ["environment", "target", "kind"]
+HELP = {
+    "velaops_target_up": "1 if the target's last state is up, 0 if down; absent while unknown or paused.",
+    "velaops_target_paused": "1 if probing of the target is paused.",
+    "velaops_target_latency_ms": "Latency of the target's last probe, in milliseconds.",
+    "velaops_target_uptime_ratio": "Fraction of successful probes over the window (from rollups).",
+    "velaops_target_p95_latency_ms": "95th percentile probe latency over the window, in milliseconds.",
+    "velaops_target_open_incidents": "Open incidents of the target (0 or 1).",
+}
+WINDOWED = {"velaops_target_uptime_ratio", "velaops_target_p95_latency_ms"}
 
 
 def metric_targets():
@@ -106,6 +70,39 @@ def metric_targets():
     )
 
 
+class TargetCollector:
+    """The gauges of every target, read when a scrape collects (the query runs once per collect)."""
+
+    def __init__(self, targets: Callable[[], Iterable[Target]] = metric_targets):
+        self.targets = targets
+
+    def collect(self) -> Iterator[Metric]:
+        families = {
+            name: GaugeMetricFamily(name, text, labels=LABELS + (["window"] if name in WINDOWED else []))
+            for name, text in HELP.items()
+        }
+        for target in self.targets():
+            labels = [target.environment.slug, target.name, target.kind]
+            if not target.paused and target.status in (TargetStatus.UP, TargetStatus.DOWN):
+                families["velaops_target_up"].add_metric(labels, target.status == TargetStatus.UP)
+            families["velaops_target_paused"].add_metric(labels, target.paused)
+            if target.last_latency_ms is not None:
+                families["velaops_target_latency_ms"].add_metric(labels, target.last_latency_ms)
+            for window, ratio in (("24h", target.uptime_24h), ("7d", target.uptime_7d), ("30d", target.uptime_30d)):
+                if ratio is not None:
+                    families["velaops_target_uptime_ratio"].add_metric([*labels, window], ratio)
+            if target.p95_24h_ms is not None:
+                families["velaops_target_p95_latency_ms"].add_metric([*labels, "24h"], target.p95_24h_ms)
+            families["velaops_target_open_incidents"].add_metric(labels, target.open_incidents)
+        yield from families.values()
+
+
+# Its own registry, not prometheus-client's global one: /metrics exports the targets, not this process
+# (whose figures would differ per gunicorn worker). auto_describe off: registering must not query.
+REGISTRY = CollectorRegistry(auto_describe=False)
+REGISTRY.register(TargetCollector())
+
+
 def _token_matches(header: str) -> bool | None:
     """None without a bearer token; else whether it is the configured one (never, when none is configured)."""
     scheme, _, token = header.partition(" ")
@@ -117,8 +114,12 @@ def _token_matches(header: str) -> bool | None:
     return hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
+def _refusal(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
 def _unauthorized() -> HttpResponse:
-    response = HttpResponse("Log in, or send the metrics bearer token.\n", status=401, content_type=CONTENT_TYPE)
+    response = _refusal("Log in, or send the metrics bearer token.\n", 401)
     response["WWW-Authenticate"] = 'Bearer realm="velaops-metrics"'
     return response
 
@@ -134,5 +135,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return _unauthorized()
         if not roles.can_view(request.user):
-            return HttpResponse("You need the viewer role.\n", status=403, content_type=CONTENT_TYPE)
-    return HttpResponse(exposition(metric_targets()), content_type=CONTENT_TYPE)
+            return _refusal("You need the viewer role.\n", 403)
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = HttpResponse(encoder(REGISTRY), content_type=content_type)
+    response["Vary"] = "Accept"  # the format follows the Accept header
+    return response

@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.models import Environment, ProbeKind, Target
-from dashboard.monitoring.metrics import escape_label
 from dashboard.monitoring.rollup import refresh_summaries, rollup_all
 from tests.monitoring.history import make_target, record
 
@@ -42,12 +41,29 @@ def targets(bare_environment):
     return {"up": up, "down": down, "paused": paused, "unknown": unknown}
 
 
-def samples(body: str) -> dict[str, float]:
-    found = {}
+class Samples(dict):
+    """Sample values by `name{labels}`, whatever order the labels are written in (prometheus-client
+    sorts them by name; order carries no meaning in the format)."""
+
+    @staticmethod
+    def key(sample: str) -> str:
+        name, _, labels = sample.partition("{")
+        pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)
+        return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(pairs)) + "}" if labels else name
+
+    def __getitem__(self, sample: str) -> float:
+        return super().__getitem__(self.key(sample))
+
+    def __contains__(self, sample: object) -> bool:
+        return super().__contains__(self.key(str(sample)))
+
+
+def samples(body: str) -> Samples:
+    found = Samples()
     for line in body.splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
-            found[name] = float(value)
+            dict.__setitem__(found, Samples.key(name), float(value))
     return found
 
 
@@ -96,8 +112,8 @@ def test_label_values_are_escaped(client, token, bare_environment):
     odd = Environment.objects.create(name="Odd", slug="odd", region="us-east-1", account_id="123456789012")
     Target.objects.create(environment=odd, kind=ProbeKind.API_HEALTH, name='https://x/a"b\\c\nd', status="up")
     body = client.get(reverse("metrics"), HTTP_AUTHORIZATION=f"Bearer {token}").content.decode()
-    assert 'velaops_target_up{environment="odd",target="https://x/a\\"b\\\\c\\nd",kind="api_health"} 1\n' in body
-    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    # prometheus-client writes labels sorted by name and values as floats ("1.0").
+    assert 'velaops_target_up{environment="odd",kind="api_health",target="https://x/a\\"b\\\\c\\nd"} 1.0\n' in body
     # Every sample line is well formed: name{labels} value.
     for line in body.splitlines():
         assert line.startswith("#") or re.fullmatch(r'velaops_target_\w+\{(\w+="(?:[^"\\]|\\.)*",?)+\} \S+', line), line
@@ -134,3 +150,17 @@ def test_an_empty_token_setting_turns_token_access_off(client, settings):
 
 def test_metrics_is_get_only(client, token):
     assert client.post(reverse("metrics"), HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 405
+
+
+def test_metrics_negotiates_openmetrics(client, token, targets):
+    response = client.get(
+        reverse("metrics"), HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT="application/openmetrics-text"
+    )
+    assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    body = response.content.decode()
+    assert body.endswith("# EOF\n")
+    assert (
+        samples(body.removesuffix("# EOF\n"))['velaops_target_up{environment="bare",target="vela-dsql",kind="dsql"}']
+        == 1
+    )
+    assert "Accept" in response["Vary"]
