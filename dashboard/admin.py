@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 
+from dashboard.alerts.forms import webhook_url_field
 from dashboard.models import (
     Alert,
     AlertDelivery,
@@ -22,7 +23,6 @@ from dashboard.models import (
     Step,
     Target,
 )
-from dashboard.reports.forms import webhook_url_field
 
 
 class VelaModelAdmin(admin.ModelAdmin):

@@ -6,9 +6,9 @@ Only http and https are allowed, without a user name or password, to a host whos
 getaddrinfo resolves it, so 2130706433 and 0x7f.1 count as what they are) is public. Addresses inside
 WEBHOOK_ALLOWED_NETWORKS are allowed besides; cloud metadata addresses and names never are.
 
-The check runs when the URL is saved (dashboard.validators.validate_webhook_url) and again when sending,
-because a name can resolve elsewhere later; the send then connects to the addresses it checked (see
-PinnedHTTPConnection), so a second lookup cannot swap in an internal address (DNS rebinding).
+The check runs when the URL is saved (dashboard.notifications.forms.validate_webhook_url) and again
+when sending, because a name can resolve elsewhere later; the send then connects to the addresses it
+checked (see PinnedHTTPConnection), so a second lookup cannot swap in an internal address (DNS rebinding).
 """
 
 from __future__ import annotations

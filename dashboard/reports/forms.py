@@ -1,4 +1,4 @@
-"""Forms of the report and alert pages: what people may ask for, validated before any work starts."""
+"""Forms of the report pages: what people may ask for, validated before any work starts."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.utils import timezone
 
-from dashboard.models import AlertSettings, MaintenanceWindow, ReportFormat, ReportSchedule
+from dashboard.models import ReportFormat, ReportSchedule
+from dashboard.notifications.forms import EmailListField
 from dashboard.reports.periods import (
     MAX_CUSTOM_RANGE,
     Period,
@@ -19,7 +19,6 @@ from dashboard.reports.periods import (
     validate_timezone,
     zone,
 )
-from dashboard.validators import validate_webhook_url
 
 GENERATE_CHOICES = [
     (PeriodKind.DAILY.value, "Yesterday (the last whole day)"),
@@ -27,33 +26,6 @@ GENERATE_CHOICES = [
     (PeriodKind.MONTHLY.value, "Last month"),
     (PeriodKind.CUSTOM.value, "Custom range"),
 ]
-MAX_RECIPIENTS = 20
-
-
-def parse_emails(text: str) -> list[str]:
-    emails = [part.strip() for part in text.replace(";", ",").replace("\n", ",").split(",") if part.strip()]
-    for email in emails:
-        validate_email(email)
-    if len(emails) > MAX_RECIPIENTS:
-        raise ValidationError(f"At most {MAX_RECIPIENTS} addresses.")
-    return list(dict.fromkeys(emails))
-
-
-class EmailListField(forms.CharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("help_text", "Comma-separated email addresses.")
-        super().__init__(**kwargs)
-
-    def prepare_value(self, value):
-        return ", ".join(value) if isinstance(value, list | tuple) else value
-
-    def to_python(self, value) -> list[str]:
-        text = super().to_python(value)
-        try:
-            return parse_emails(text)
-        except ValidationError:
-            raise ValidationError("Enter email addresses separated by commas.") from None
 
 
 class TimezoneField(forms.CharField):
@@ -137,59 +109,3 @@ class ScheduleForm(forms.ModelForm):
         if others.exclude(pk=self.instance.pk).exists():
             raise ValidationError("This environment has a schedule of that name already.", code="unique")
         return name
-
-
-def webhook_url_field() -> forms.URLField:
-    """A webhook URL is a secret: never rendered back into a page, and a blank field keeps the current one."""
-    return forms.URLField(
-        label="Webhook URL",
-        required=False,
-        max_length=2048,
-        assume_scheme="https",
-        validators=[validate_webhook_url],  # public addresses only, checked again when sending
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave blank to keep the current webhook.",
-    )
-
-
-class AlertSettingsForm(forms.ModelForm):
-    """The webhook URL is write-only here: the page never shows it, a blank field keeps the current one."""
-
-    emails = EmailListField(label="Email addresses")
-    new_webhook_url = webhook_url_field()
-    remove_webhook = forms.BooleanField(required=False, label="Remove the webhook")
-
-    class Meta:
-        model = AlertSettings
-        fields = ["enabled", "emails", "webhook_format", "resend_minutes", "notify_steps"]
-
-    def save(self, commit: bool = True) -> AlertSettings:
-        settings_row = super().save(commit=False)
-        if self.cleaned_data.get("remove_webhook"):
-            settings_row.webhook_url = ""
-        elif self.cleaned_data.get("new_webhook_url"):
-            settings_row.webhook_url = self.cleaned_data["new_webhook_url"]
-        if commit:
-            settings_row.save()
-        return settings_row
-
-
-class MaintenanceWindowForm(forms.ModelForm):
-    starts_at = forms.DateTimeField(label="Starts (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    ends_at = forms.DateTimeField(label="Ends (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-
-    class Meta:
-        model = MaintenanceWindow
-        fields = ["starts_at", "ends_at", "reason"]
-
-    def clean(self) -> dict:
-        data = super().clean()
-        starts, ends = data.get("starts_at"), data.get("ends_at")
-        if starts and ends:
-            if ends <= starts:
-                raise ValidationError("A window must end after it starts.")
-            if ends <= timezone.now():
-                raise ValidationError("This window would already be over.")
-            if ends - starts > timedelta(days=31):
-                raise ValidationError("A window is at most 31 days.")
-        return data
