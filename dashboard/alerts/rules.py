@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from dashboard import queue
 from dashboard.alerts import messages
 from dashboard.models import (
     Alert,
@@ -31,6 +32,8 @@ from dashboard.models import (
 
 log = logging.getLogger(__name__)
 
+# Published by name through dashboard.queue (tasks/alerts.py declares it).
+DELIVER_ALERT_TASK = "tasks.alerts.deliver_alert"
 STEP_KINDS = (AlertKind.STEP_FAILED, AlertKind.STEP_INTERRUPTED)
 # An open incident with no alert at all after this long (settings were added later, or the down
 # alert was lost) gets a "still down" alert; before it, the "down" alert may simply be on its way.
@@ -101,11 +104,10 @@ def alert_raise(
                     )
                 )
             AlertDelivery.objects.bulk_create(deliveries)
-        if not reason and deliveries:
-            from tasks.alerts import deliver_alert
-
+        if not reason:
             for delivery in deliveries:
-                deliver_alert.delay_on_commit(delivery.pk)
+                # A lost message leaves the delivery pending and due: the alert minute job picks it up.
+                queue.send_on_commit(DELIVER_ALERT_TASK, delivery.pk)
     log.info("alert %s %s (%s)%s", alert.pk, kind, subject, f" suppressed: {reason}" if reason else "")
     return alert
 

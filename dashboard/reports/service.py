@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from dashboard import queue
 from dashboard.models import Environment, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
 from dashboard.notifications.channels import send_email
 from dashboard.notifications.delivery import Outcome, deliveries_due, delivery_send
@@ -28,6 +29,10 @@ from dashboard.reports.periods import Period, next_occurrence, scheduled_period
 from dashboard.reports.render import render_document
 
 log = logging.getLogger(__name__)
+
+# Published by name through dashboard.queue (tasks/reports.py declares them).
+GENERATE_REPORT_TASK = "tasks.reports.generate_report"
+DELIVER_REPORT_TASK = "tasks.reports.deliver_report"
 
 REQUEST_MAX_ATTEMPTS = 3
 # A running request whose worker vanished (killed, out of memory) is retried after this long.
@@ -72,9 +77,8 @@ def report_request_create(
 
 
 def _enqueue(request_id: int) -> None:
-    from tasks.reports import generate_report
-
-    generate_report.delay_on_commit(request_id)
+    # A lost message (the broker away at commit) is re-sent by report_requests_resend.
+    queue.send_on_commit(GENERATE_REPORT_TASK, request_id)
 
 
 def report_request_run(request_id: int, now: datetime | None = None) -> tuple[str, int | None]:
@@ -189,15 +193,33 @@ def schedules_run_due(now: datetime | None = None) -> list[ReportRequest]:
     return created
 
 
+class ScheduleNameTaken(Exception):
+    """Another schedule of the environment has this name (saved since the form checked it)."""
+
+
+def schedule_save(schedule: ReportSchedule) -> ReportSchedule:
+    """Save a schedule (its next occurrence is computed from now); the (environment, name) constraint
+    decides between two people saving the same new name at once."""
+    try:
+        with transaction.atomic():
+            schedule.save()
+    except IntegrityError:
+        raise ScheduleNameTaken(schedule.name) from None
+    return schedule
+
+
+def schedule_delete(schedule: ReportSchedule) -> None:
+    schedule.delete()  # its reports stay in the archive (their schedule is set to null)
+
+
 # --- delivery ---------------------------------------------------------------------------------------
 
 
 def _create_deliveries(report: Report, recipients: list[str]) -> None:
-    from tasks.reports import deliver_report
-
     deliveries = ReportDelivery.objects.bulk_create(ReportDelivery(report=report, recipient=r) for r in recipients)
     for delivery in deliveries:
-        deliver_report.delay_on_commit(delivery.pk)
+        # A lost message leaves the delivery pending and due: report_deliveries_due picks it up.
+        queue.send_on_commit(DELIVER_REPORT_TASK, delivery.pk)
 
 
 def report_delivery_send(delivery_id: int) -> Outcome:
