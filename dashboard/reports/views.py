@@ -1,11 +1,10 @@
 """Report pages: the archive of an environment, one report and its downloads, "Generate now", schedules.
-Thin: access through dashboard.access, the work in dashboard.reports.service."""
+Thin: access through dashboard.access, reads in dashboard.reports.queries, the work in
+dashboard.reports.service."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,13 +12,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dashboard import roles
 from dashboard.access import environment_for_operator, environment_for_viewer
 from dashboard.csp import allow_report_styles
-from dashboard.models import Environment, Report, ReportDelivery, ReportRequest, ReportSchedule
+from dashboard.models import Environment, Report, ReportSchedule
 from dashboard.params import int_param
+from dashboard.reports import queries, service
 from dashboard.reports.forms import GenerateForm, ScheduleForm
 from dashboard.reports.render import render_document
-from dashboard.reports.service import attachment_stem, report_request_create
 
-REPORTS_PER_PAGE = 50
 DOWNLOADS = {
     "pdf": "application/pdf",
     "csv": "text/csv; charset=utf-8",
@@ -28,20 +26,10 @@ DOWNLOADS = {
 
 
 def _archive_context(request: HttpRequest, environment: Environment, form: GenerateForm | None = None) -> dict:
-    reports = (
-        Report.objects.filter(environment=environment)
-        .defer("content", "html", "csv", "pdf")
-        .select_related("generated_by", "schedule")
-    )
-    page = Paginator(reports, REPORTS_PER_PAGE).get_page(int_param(request.GET, "page", 1, minimum=1))
     can_operate = roles.can_operate(request.user)
     return {
         "environment": environment,
-        "page": page,
-        "schedules": environment.report_schedules.all(),
-        "requests": ReportRequest.objects.filter(environment=environment)
-        .exclude(status=ReportRequest.Status.DONE)
-        .select_related("requested_by", "schedule")[:20],
+        **queries.archive_page(environment, int_param(request.GET, "page", 1, minimum=1)),
         "can_operate": can_operate,
         "form": form or (GenerateForm() if can_operate else None),
     }
@@ -59,7 +47,7 @@ def report_generate(request: HttpRequest, slug: str) -> HttpResponse:
     form = GenerateForm(request.POST)
     if not form.is_valid():
         return render(request, "reports/report_archive.html", _archive_context(request, environment, form), status=400)
-    report_request_create(
+    service.report_request_create(
         environment=environment,
         period=form.period_range,
         requested_by=request.user,
@@ -71,17 +59,13 @@ def report_generate(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _report(request: HttpRequest, slug: str, pk: int, *defer: str) -> Report:
     environment = environment_for_viewer(request, slug)
-    return get_object_or_404(
-        Report.objects.defer(*defer).select_related("environment", "generated_by", "schedule"),
-        pk=pk,
-        environment=environment,
-    )
+    return get_object_or_404(queries.reports_of(environment, *defer), pk=pk)
 
 
 @require_GET
 def report_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     report = _report(request, slug, pk, "pdf", "csv")
-    deliveries = ReportDelivery.objects.filter(report=report)
+    deliveries = queries.deliveries_of(report)
     response = render(
         request,
         "reports/report_detail.html",
@@ -102,7 +86,7 @@ def report_download(request: HttpRequest, slug: str, pk: int, fmt: str) -> HttpR
     else:
         body = render_document(report.html, report.content)
     response = HttpResponse(body, content_type=DOWNLOADS[fmt])
-    response["Content-Disposition"] = f'attachment; filename="{attachment_stem(report)}.{fmt}"'
+    response["Content-Disposition"] = f'attachment; filename="{service.attachment_stem(report)}.{fmt}"'
     response["X-Content-SHA256-Report"] = report.sha256
     return allow_report_styles(response, body) if fmt == "html" else response
 
@@ -119,9 +103,8 @@ def schedule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> Htt
     form = ScheduleForm(request.POST or None, instance=schedule)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                saved = form.save()
-        except IntegrityError:  # the same name saved by someone else since the form checked it
+            saved = service.schedule_save(form.save(commit=False))
+        except service.ScheduleNameTaken:  # the same name saved by someone else since the form checked it
             form.add_error("name", "This environment has a schedule of that name already.")
         else:
             when = f"next run {saved.next_run_at:%Y-%m-%d %H:%M} UTC" if saved.next_run_at else "disabled"
@@ -139,6 +122,6 @@ def schedule_edit(request: HttpRequest, slug: str, pk: int | None = None) -> Htt
 def schedule_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     environment = environment_for_operator(request, slug)
     schedule = get_object_or_404(ReportSchedule, pk=pk, environment=environment)
-    schedule.delete()  # its reports stay in the archive
+    service.schedule_delete(schedule)
     messages.success(request, f"Schedule “{schedule.name}” deleted; its reports stay in the archive.")
     return redirect("report-archive", environment.slug)
