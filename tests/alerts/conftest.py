@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from dashboard.models import AlertSettings, ProbeKind, Target
-from tests.reports.history import make_environment
+from tests.alerts.helpers import make_environment
 
 
 class Receiver:

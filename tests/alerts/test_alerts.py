@@ -11,7 +11,7 @@ from dashboard.alerts.rules import alerts_resend
 from dashboard.alerts.sending import alert_delivery_send
 from dashboard.models import Alert, AlertDelivery, Attempt, MaintenanceWindow
 from dashboard.runbook.service import attempts_sweep, migration_start
-from tests.reports.history import probe
+from tests.alerts.helpers import probe
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +135,7 @@ def test_a_failed_or_interrupted_step_raises_an_alert(alerting, operator, django
 
 def test_no_settings_or_alerts_off_records_the_alert_and_sends_nothing(db, django_capture_on_commit_callbacks):
     from dashboard.models import AlertSettings, ProbeKind, Target
-    from tests.reports.history import make_environment
+    from tests.alerts.helpers import make_environment
 
     environment = make_environment("quiet")
     target = Target.objects.create(environment=environment, kind=ProbeKind.AURORA, name="vela-aurora", down_after=1)

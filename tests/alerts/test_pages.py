@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.models import AlertSettings, MaintenanceWindow
-from tests.reports.history import make_environment
+from tests.alerts.helpers import make_environment
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from dashboard.alerts.sending import alert_delivery_send
 from dashboard.models import AlertSettings
 from dashboard.notifications import outbound
 from tests.alerts.conftest import Receiver
-from tests.reports.history import make_environment
+from tests.alerts.helpers import make_environment
 from velaops.env import env_networks
 
 pytestmark = pytest.mark.django_db

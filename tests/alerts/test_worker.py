@@ -7,9 +7,8 @@ import pytest
 from django.utils import timezone
 
 from dashboard.models import Alert, AlertDelivery
-from tests.fixtures.workers import stop_worker
-from tests.reports.history import probe
-from tests.reports.test_beat import start_worker, wait_for
+from tests.alerts.helpers import probe, wait_for
+from tests.fixtures.workers import stop_worker, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,11 +17,13 @@ def test_a_target_going_down_reaches_the_mailbox_and_the_webhook(alerting, recei
     environment, target = alerting
     mailbox = tmp_path / "mail"
     receiver.answers = [503]  # the webhook fails once: retried after DELIVERY_RETRY_BASE_SECONDS
-    worker = start_worker(
-        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        EMAIL_FILE_PATH=str(mailbox),
-        DELIVERY_RETRY_BASE_SECONDS="1",
-        VELAOPS_BASE_URL="https://velaops.example.com",
+    worker = worker_process(
+        env={
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(mailbox),
+            "DELIVERY_RETRY_BASE_SECONDS": "1",
+            "VELAOPS_BASE_URL": "https://velaops.example.com",
+        }
     )
     try:
         now = timezone.now()
