@@ -1,5 +1,5 @@
 """Health pages: the overview of an environment's targets, one target's history, their live polls,
-and pausing or resuming a target. Thin: contexts from monitoring.pages, the pause in
+and pausing or resuming a target. Thin: contexts from monitoring.overview and monitoring.target_page, the pause in
 monitoring.targets; one template per page whose named partials serve HTMX swaps and polls."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from dashboard.access import environment_for_operator, environment_for_viewer
 from dashboard.models import Target
-from dashboard.monitoring import pages, selectors, targets
+from dashboard.monitoring import overview, selectors, target_page, targets
 from dashboard.monitoring.charts import range_spec
 from dashboard.params import int_param
 
@@ -36,7 +36,7 @@ def _since(request: HttpRequest):
 @require_GET
 def health_overview(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_viewer(request, slug)
-    context = pages.overview(environment, request.GET.get("sort"), timezone.now())
+    context = overview.overview(environment, request.GET.get("sort"), timezone.now())
     return render(request, OVERVIEW, context)
 
 
@@ -47,10 +47,10 @@ def health_overview_live(request: HttpRequest, slug: str) -> HttpResponse:
     each swapped out of band, and the new `since`."""
     environment = environment_for_viewer(request, slug)
     shown = int_param(request.GET, "n", None)
-    context = pages.overview_changes(environment, _since(request), shown, request.GET.get("axis"), timezone.now())
+    context = overview.overview_changes(environment, _since(request), shown, request.GET.get("axis"), timezone.now())
     if context is None:
         return HttpResponse(status=204)
-    if context == pages.RELOAD:
+    if context == overview.RELOAD:
         return HttpResponseClientRefresh()
     return render(request, OVERVIEW + "#live", context)
 
@@ -73,14 +73,14 @@ def target_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if _partial_request(request):
         # Range links, and the pagers of results and incidents, swap only their own part.
         part = {
-            "range-body": lambda: pages.range_part(target, spec, now),
-            "results": lambda: pages.results_part(target, request.GET),
-            "incidents": lambda: pages.incidents_part(target, request.GET, now),
+            "range-body": lambda: target_page.range_part(target, spec, now),
+            "results": lambda: target_page.results_part(target, request.GET),
+            "incidents": lambda: target_page.incidents_part(target, request.GET, now),
         }.get(request.htmx.target)
         if part is not None:
-            context = {**pages.target_base(target, spec), **part()}
+            context = {**target_page.target_base(target, spec), **part()}
             return render(request, f"{DETAIL}#{request.htmx.target}", context)
-    context = pages.target_page(target, spec, request.GET, request.user, now)
+    context = target_page.target_page(target, spec, request.GET, request.user, now)
     return render(request, DETAIL, context)
 
 
@@ -89,7 +89,7 @@ def target_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def target_detail_live(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """204 unless the target changed after `since`; else what changed, swapped out of band."""
     target = _target(request, slug, pk)
-    context = pages.target_changes(
+    context = target_page.target_changes(
         target,
         range_spec(request.GET.get("range")),
         _since(request),
@@ -133,6 +133,6 @@ def _set_paused(request: HttpRequest, slug: str, pk: int, *, paused: bool) -> Ht
         "environment": environment,
         "target": target,
         "show_messages": True,
-        **pages.status_part(target, request.user, timezone.now()),
+        **target_page.status_part(target, request.user, timezone.now()),
     }
     return render(request, DETAIL + "#status", context)

@@ -31,7 +31,7 @@ from dashboard.models import (
     Target,
     TargetStatus,
 )
-from dashboard.monitoring import pages, selectors
+from dashboard.monitoring import selectors, target_page
 from dashboard.monitoring.charts import RANGES
 from dashboard.monitoring.histogram import Histogram
 from dashboard.monitoring.rollup import refresh_summaries, rollup_all
@@ -470,7 +470,7 @@ def test_incidents_are_listed_and_paginated(viewer_client, environment):
         record(target, start + (2 * index + 1) * 5 * MINUTE, 3.0)
     response = viewer_client.get(target.get_absolute_url())
     incidents = response.context["incidents"]
-    assert len(incidents) == pages.INCIDENTS_PER_PAGE
+    assert len(incidents) == target_page.INCIDENTS_PER_PAGE
     assert incidents[0]["cause"] == "failure 24" and incidents[0]["duration"] == "5 min 00 s"
     second = viewer_client.get(target.get_absolute_url(), {"ipage": 2}, HTTP_HX_TARGET="incidents", **HTMX)
     assert second.content.decode().count("failure ") == 5
