@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
+from dashboard.formatting import duration, utc
 from dashboard.models import Alert, AlertKind, Attempt, Incident, Target, WebhookFormat
 from dashboard.notifications.links import link_to
-from dashboard.reports.render import duration
 
 SUBJECT_LIMIT = 300
 
@@ -103,4 +103,4 @@ def _subject(environment: str, text: str) -> str:
 
 
 def _utc(moment) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else "an unknown time"
+    return utc(moment) if moment else "an unknown time"

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
+from dashboard import formatting as fmt
+
 WIDTH = 720
 LABEL_WIDTH = 170
 ROW_HEIGHT = 16
@@ -18,7 +20,7 @@ ROW_GAP = 4
 AXIS_HEIGHT = 18
 LATENCY_HEIGHT = 120
 
-COLOURS = {"good": "#1f9d55", "degraded": "#e3a008", "bad": "#d64545", "none": "#e4e7ec"}
+COLOURS = {"good": "#1f9d55", "fair": "#e3a008", "poor": "#d64545", "none": "#e4e7ec"}  # by uptime grade
 AVG_COLOUR = "#8da2d6"
 P95_COLOUR = "#2454d6"
 GRID = "#d0d5dd"
@@ -37,15 +39,6 @@ TICK_STEPS = [
     timedelta(days=91),
 ]
 MAX_TICKS = 8
-
-
-def uptime_class(probes: int, ok: int) -> str:
-    if not probes:
-        return "none"
-    share = ok / probes
-    if share >= 0.999:
-        return "good"
-    return "degraded" if share >= 0.99 else "bad"
 
 
 def availability_strips(rows: list[tuple[str, list]], start: int, end: int, step: int, tz: ZoneInfo) -> str:
@@ -73,7 +66,7 @@ def _runs(points: list, start: int, end: int, step: int):
         lo, hi = max(at, start), min(at + step, end)
         if hi <= lo:
             continue
-        colour = uptime_class(probes, ok)
+        colour = fmt.uptime_grade(ok / probes if probes else None)
         if run and run[2] == colour and run[1] == lo:
             run[1] = hi
             continue
@@ -133,7 +126,7 @@ def _latency_cell(
     for fraction in (0, 0.5, 1):
         y = plot_top + plot_height * (1 - fraction)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_width:.1f}" y2="{y:.1f}" stroke="{GRID}" />')
-        parts.append(_text(left - 4, y + 3, _format_ms(top * fraction), anchor="end"))
+        parts.append(_text(left - 4, y + 3, fmt.latency_ms(top * fraction), anchor="end"))
     for column, colour, stroke in ((3, AVG_COLOUR, 1.2), (4, P95_COLOUR, 1.8)):
         for segment in _segments(points, column, step):
             coords = [
@@ -221,12 +214,6 @@ def _nice_ceiling(value: float) -> float:
         if value <= magnitude * fraction:
             return magnitude * fraction
     return float(magnitude)
-
-
-def _format_ms(ms: float) -> str:
-    if ms >= 1000:
-        return f"{ms / 1000:g} s"
-    return f"{ms:g} ms"
 
 
 def _open(width: int, height: float, title: str) -> str:

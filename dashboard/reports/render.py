@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
+from dashboard import formatting as fmt
 from dashboard.reports import charts
 
 # The page and the PDF list the longest incidents (in time order); the CSV lists them all. A table row
@@ -103,9 +104,9 @@ def _longest(incidents: list[dict], limit: int) -> list[dict]:
 def _summary(summary: dict) -> dict:
     return {
         **summary,
-        "uptime": pct(summary["uptime_pct"]),
-        "uptime_delta": pp(summary["uptime_delta_pct"]),
-        "downtime": duration(summary["downtime_seconds"]),
+        "uptime": fmt.uptime(_ratio(summary["uptime_pct"])),
+        "uptime_delta": fmt.uptime_change(summary["uptime_delta_pct"]),
+        "downtime": fmt.duration(summary["downtime_seconds"]),
     }
 
 
@@ -123,23 +124,23 @@ def _target(row: dict) -> dict:
     return {
         **row,
         "kind_short": KIND_SHORT.get(row["kind"], row["kind"]),
-        "uptime": pct(row["uptime_pct"]),
-        "uptime_delta": pp(row["uptime_delta_pct"]),
+        "uptime": fmt.uptime(_ratio(row["uptime_pct"])),
+        "uptime_delta": fmt.uptime_change(row["uptime_delta_pct"]),
         "uptime_delta_class": _trend(row["uptime_delta_pct"], higher_is_better=True),
-        "downtime": duration(row["downtime_seconds"]),
-        "p50_text": ms(row["p50"]),
-        "p95_text": ms(row["p95"]),
-        "p99_text": ms(row["p99"]),
-        "avg_text": ms(row["latency_avg"]),
-        "p95_delta": ms(row["p95_delta_ms"], signed=True),
+        "downtime": fmt.duration(row["downtime_seconds"]),
+        "p50_text": fmt.latency_ms(row["p50"]),
+        "p95_text": fmt.latency_ms(row["p95"]),
+        "p99_text": fmt.latency_ms(row["p99"]),
+        "avg_text": fmt.latency_ms(row["latency_avg"]),
+        "p95_delta": fmt.latency_ms(row["p95_delta_ms"], signed=True),
         "p95_delta_class": _trend(row["p95_delta_ms"], higher_is_better=False),
-        "previous_uptime": pct(row["previous"]["uptime_pct"]),
-        "previous_p95": ms(row["previous"]["p95"]),
+        "previous_uptime": fmt.uptime(_ratio(row["previous"]["uptime_pct"])),
+        "previous_p95": fmt.latency_ms(row["previous"]["p95"]),
         "cold_count": cold.get("count"),
-        "cold_share": pct(cold.get("share_pct"), digits=1),
-        "cold_avg": ms(cold.get("cold_avg")),
-        "warm_avg": ms(cold.get("warm_avg")),
-        "phases_text": ", ".join(f"{name} {ms(value)}" for name, value in row["phases"].items()),
+        "cold_share": fmt.percent(_ratio(cold.get("share_pct"))),
+        "cold_avg": fmt.latency_ms(cold.get("cold_avg")),
+        "warm_avg": fmt.latency_ms(cold.get("warm_avg")),
+        "phases_text": ", ".join(f"{name} {fmt.latency_ms(value)}" for name, value in row["phases"].items()),
     }
 
 
@@ -148,8 +149,8 @@ def _incident(row: dict, tz: ZoneInfo) -> dict:
         **row,
         "opened": _local(row["opened_at"], tz),
         "closed": _local(row["closed_at"], tz),
-        "duration": duration(row["duration_seconds"]),
-        "in_period": duration(row["in_period_seconds"]),
+        "duration": fmt.duration(row["duration_seconds"]),
+        "in_period": fmt.duration(row["in_period_seconds"]),
     }
 
 
@@ -157,7 +158,7 @@ def _step(row: dict, tz: ZoneInfo) -> dict:
     return {
         **row,
         "when": _local(row["started_at"] or row["requested_at"], tz),
-        "duration": duration(row["duration_seconds"]) if row["duration_seconds"] is not None else "—",
+        "duration": fmt.duration(row["duration_seconds"]),
     }
 
 
@@ -167,42 +168,9 @@ def _trend(delta: float | None, *, higher_is_better: bool) -> str:
     return "better" if (delta > 0) == higher_is_better else "worse"
 
 
-# --- number formats (shared by the templates, CSV and email) ------------------------------------------
-
-
-def pct(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f} %"
-
-
-def pp(value: float | None) -> str:
-    """A change of a percentage, in percentage points."""
-    if value is None:
-        return "—"
-    return "±0 pp" if round(value, 3) == 0 else f"{value:+.3f} pp"
-
-
-def ms(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    if signed:
-        return "±0 ms" if round(value, 1) == 0 else f"{value:+.1f} ms"
-    return f"{value:.1f} ms"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
+def _ratio(percentage: float | None) -> float | None:
+    # The snapshot stores percentages (0..100); dashboard.formatting takes ratios, as the pages have them.
+    return None if percentage is None else percentage / 100
 
 
 def _parse(value: str | None) -> datetime | None:
