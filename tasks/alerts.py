@@ -7,9 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from dashboard.alerts.rules import alerts_resend
-from dashboard.alerts.sending import alert_delivery_send
-from dashboard.models import AlertDelivery
-from dashboard.notifications.delivery import deliveries_due
+from dashboard.alerts.sending import alert_deliveries_due, alert_delivery_send
 
 
 @shared_task(bind=True, name="tasks.alerts.deliver_alert", max_retries=None, soft_time_limit=60, time_limit=90)
@@ -25,7 +23,7 @@ def deliver_alert(self, delivery_id: int) -> str:
 def alert_jobs() -> dict[str, int]:
     now = timezone.now()
     resent = alerts_resend(now)
-    due = deliveries_due(AlertDelivery, now)
+    due = alert_deliveries_due(now)
     for delivery_id in due:
         deliver_alert.delay(delivery_id)
     return {"still_down_alerts": resent, "deliveries_resent": len(due)}

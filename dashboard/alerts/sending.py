@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from dashboard.alerts.messages import email_parts, webhook_payload
 from dashboard.models import AlertChannel, AlertDelivery, AlertSettings
 from dashboard.notifications.channels import post_webhook, send_email
-from dashboard.notifications.delivery import DeliveryFailed, Outcome, delivery_send
+from dashboard.notifications.delivery import DeliveryFailed, Outcome, deliveries_due, delivery_send
 
 
 def alert_delivery_send(delivery_id: int) -> Outcome:
     return delivery_send(AlertDelivery, delivery_id, _send)
+
+
+def alert_deliveries_due(now: datetime) -> list[int]:
+    return deliveries_due(AlertDelivery, now)
 
 
 def _send(delivery: AlertDelivery) -> None:
