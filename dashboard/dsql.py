@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from dashboard.models import Environment
 
 DSQL_ADMIN_USER = "admin"
+# The Vela API Lambda's variables naming its DSQL cluster: the runbook points them, the Lambda probe audits
+# them. Only these are ever read or written: the function's other variables may hold secrets.
+DSQL_VARIABLES = ("DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION")
 DEFAULT_CONNECT_TIMEOUT = 10
 # Time SELECT 1 gets even when the connection used up the budget: enough for one round trip.
 MIN_QUERY_SECONDS = 0.5

@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass
 
 from dashboard.aws import AWS_EXCEPTIONS
-from dashboard.dsql import cluster_endpoint
+from dashboard.dsql import DSQL_VARIABLES, cluster_endpoint
 from dashboard.models import Environment, Target
 from dashboard.monitoring.outcome import ProbeOutcome
 from dashboard.monitoring.probes.clients import probe_client
 from dashboard.monitoring.probes.failures import aws_failure, clean, since_ms
-from dashboard.runbook.steps.point_lambda import DSQL_VARIABLES
 
 
 @dataclass(frozen=True)
