@@ -61,7 +61,9 @@ run: install system-libs
 	@echo
 	@$(RUN_ENV) $(PY) -m infra.supervise infra/Procfile.dev
 
+# The layering contracts (.importlinter) first: a second, not worth a test run when broken.
 test: install system-libs
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: install
@@ -70,6 +72,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Recompile the pinned requirements after editing requirements/*.in.
 lock:
