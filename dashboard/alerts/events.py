@@ -1,5 +1,6 @@
 """The events alerts listen to: a target's status change (sent by monitoring.recording) and the end of a
-runbook step attempt (sent by services.migrations). Connected in DashboardConfig.ready() via signals.py.
+runbook step attempt (dashboard.runbook.events, sent by runbook.worker). Connected in DashboardConfig.ready()
+via signals.py.
 
 Receivers run after the commit that recorded the event; a failure to raise an alert is logged and never
 breaks the probe or the step that sent it.
@@ -9,15 +10,12 @@ from __future__ import annotations
 
 import logging
 
-import django.dispatch
 from django.dispatch import receiver
 
 from dashboard.monitoring.recording import target_status_changed
+from dashboard.runbook.events import attempt_ended
 
 log = logging.getLogger(__name__)
-
-# Sent after the commit that finished an attempt (failed, interrupted, succeeded, cancelled); kwargs: attempt, status.
-attempt_ended = django.dispatch.Signal()
 
 
 @receiver(target_status_changed, dispatch_uid="alerts_target_status_changed")
