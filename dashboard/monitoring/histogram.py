@@ -8,7 +8,6 @@ array [index, count, index, count, ...] because a minute holds only a few distin
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 GROWTH = 1.1
 MIN_MS = 0.01  # everything at or below lands in bucket 0
@@ -34,13 +33,6 @@ class Histogram:
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Histogram:
-        histogram = cls()
-        for value in values:
-            histogram.add(value)
-        return histogram
 
     @classmethod
     def decode(cls, encoded: list[int]) -> Histogram:

@@ -33,11 +33,10 @@ from dashboard.models import (
 )
 from dashboard.monitoring import selectors, target_page
 from dashboard.monitoring.charts import RANGES
-from dashboard.monitoring.histogram import Histogram
 from dashboard.monitoring.rollup import refresh_summaries, rollup_all
 from dashboard.monitoring.stats import DAY, HOUR, MINUTE, floor_time
 from tests.conftest import clear_django_cache
-from tests.monitoring.history import make_target, record
+from tests.monitoring.history import histogram_of, make_target, record
 
 pytestmark = pytest.mark.django_db
 
@@ -305,7 +304,7 @@ def test_detail_shows_each_range(viewer_client, environment, history, range_key)
     assert summary["uptime"] == "90.000 %"
     assert summary["count"] == 40 and summary["failures"] == 4
     assert summary["p95"] == formatting.latency_ms(
-        Histogram.of(history["latencies"]).percentile(0.95)
+        histogram_of(history["latencies"]).percentile(0.95)
     )  # from the rollups' merged histogram
     columns = context["chart"]["columns"]
     assert sum(count for count in columns["count"] if count) == 40
@@ -393,7 +392,7 @@ def test_detail_of_a_year_reads_day_rollups_with_bounded_queries(viewer_client, 
         resolution=Resolution.MINUTE, defaults={"done_until": floor_time(timezone.now(), MINUTE)}
     )
 
-    day_histogram = Histogram.of([6.0] * 1000 + [8.0] * 1500 + [30.0] * 373)
+    day_histogram = histogram_of([6.0] * 1000 + [8.0] * 1500 + [30.0] * 373)
 
     def add_days(days: int):
         Rollup.objects.filter(target=target).delete()

@@ -4,6 +4,7 @@ import random
 import pytest
 
 from dashboard.monitoring.histogram import MAX_INDEX, Histogram, bucket_index, bucket_value
+from tests.monitoring.history import histogram_of
 
 
 def exact_percentile(values: list[float], q: float) -> float:
@@ -15,7 +16,7 @@ def exact_percentile(values: list[float], q: float) -> float:
 def test_percentiles_are_within_five_percent_of_the_exact_value(q):
     rng = random.Random(7)
     values = [rng.lognormvariate(2.5, 0.8) for _ in range(5000)]
-    estimate = Histogram.of(values).percentile(q)
+    estimate = histogram_of(values).percentile(q)
     assert estimate == pytest.approx(exact_percentile(values, q), rel=0.05)
 
 
@@ -24,15 +25,15 @@ def test_merging_encoded_parts_equals_the_histogram_of_the_whole():
     values = [rng.uniform(0.5, 900) for _ in range(3000)]
     merged = Histogram()
     for start in range(0, len(values), 100):
-        merged.merge(Histogram.of(values[start : start + 100]).encode())
-    whole = Histogram.of(values)
+        merged.merge(histogram_of(values[start : start + 100]).encode())
+    whole = histogram_of(values)
     assert merged.counts == whole.counts
     assert merged.total == 3000
     assert merged.percentiles(0.5, 0.99) == whole.percentiles(0.5, 0.99)
 
 
 def test_encoding_is_sparse_and_round_trips():
-    histogram = Histogram.of([5.0, 5.01, 120.0])
+    histogram = histogram_of([5.0, 5.01, 120.0])
     encoded = histogram.encode()
     assert len(encoded) == 4  # two distinct buckets, as [index, count] pairs
     assert Histogram.decode(encoded).counts == histogram.counts
