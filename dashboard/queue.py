@@ -3,12 +3,15 @@ that cannot reach the broker fails within about a second (CELERY_TASK_PUBLISH_RE
 QueueUnavailable, so the caller can record that the work was not queued instead of hanging.
 
 `send` is for a caller that must know (a runbook attempt is recorded `not started`); `send_on_commit`
-is for work whose row is the record and which a minute job re-sends when its message never came
-(report requests and deliveries, alert deliveries): a broker outage there is logged, not raised."""
+(`send_each_on_commit` for a batch) is for work whose row is the record and which a minute job
+re-sends when its message never came (report requests and deliveries, alert deliveries): a broker
+outage there is logged, not raised."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Iterable
 
 from celery import current_app
 from django.db import transaction
@@ -33,11 +36,25 @@ def send_on_commit(task_name: str, *args, **options) -> None:
     """Publish once the current transaction commits (at once outside one), so a worker never looks for
     a row that is not committed yet. The caller's transaction has committed by then: a broker outage
     must not turn it into an error, so it is logged and the re-sending minute job picks the work up."""
+    send_each_on_commit(task_name, [args], **options)
 
-    def publish() -> None:
+
+def send_each_on_commit(task_name: str, args_each: Iterable[tuple], **options) -> None:
+    """One message per args tuple, each once the transaction commits. After a publish fails the rest
+    are not tried: the broker is away, each try would cost the caller another second, and the minute
+    job re-sends them all anyway."""
+    args_each = list(args_each)
+    broker_away: list[QueueUnavailable] = []  # shared by this batch's callbacks
+
+    def publish(index: int) -> None:
+        if broker_away:
+            return
         try:
-            send(task_name, *args, **options)
+            send(task_name, *args_each[index], **options)
         except QueueUnavailable as exc:
-            log.warning("%s%r not queued, the minute job will send it again: %s", task_name, args, exc)
+            broker_away.append(exc)
+            left = ", ".join(repr(args) for args in args_each[index:])
+            log.warning("%s not queued for %s; the minute job sends it again: %s", task_name, left, exc)
 
-    transaction.on_commit(publish)
+    for index in range(len(args_each)):
+        transaction.on_commit(functools.partial(publish, index))

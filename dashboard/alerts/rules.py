@@ -105,9 +105,8 @@ def alert_raise(
                 )
             AlertDelivery.objects.bulk_create(deliveries)
         if not reason:
-            for delivery in deliveries:
-                # A lost message leaves the delivery pending and due: the alert minute job picks it up.
-                queue.send_on_commit(DELIVER_ALERT_TASK, delivery.pk)
+            # A lost message leaves the delivery pending and due: the alert minute job picks it up.
+            queue.send_each_on_commit(DELIVER_ALERT_TASK, [(delivery.pk,) for delivery in deliveries])
     log.info("alert %s %s (%s)%s", alert.pk, kind, subject, f" suppressed: {reason}" if reason else "")
     return alert
 

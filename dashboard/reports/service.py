@@ -145,8 +145,8 @@ def report_requests_resend(now: datetime | None = None) -> list[int]:
     ids = list(stale.order_by("requested_at").values_list("pk", flat=True)[:100])
     with transaction.atomic():
         ReportRequest.objects.filter(pk__in=ids).update(enqueued_at=now)
-        for request_id in ids:
-            _enqueue(request_id)
+        # Still lost (the broker away): tried again after QUEUED_RESEND_AFTER.
+        queue.send_each_on_commit(GENERATE_REPORT_TASK, [(request_id,) for request_id in ids])
     return ids
 
 
@@ -217,9 +217,8 @@ def schedule_delete(schedule: ReportSchedule) -> None:
 
 def _create_deliveries(report: Report, recipients: list[str]) -> None:
     deliveries = ReportDelivery.objects.bulk_create(ReportDelivery(report=report, recipient=r) for r in recipients)
-    for delivery in deliveries:
-        # A lost message leaves the delivery pending and due: report_deliveries_due picks it up.
-        queue.send_on_commit(DELIVER_REPORT_TASK, delivery.pk)
+    # A lost message leaves the delivery pending and due: report_deliveries_due picks it up.
+    queue.send_each_on_commit(DELIVER_REPORT_TASK, [(delivery.pk,) for delivery in deliveries])
 
 
 def report_delivery_send(delivery_id: int) -> Outcome:

@@ -52,7 +52,7 @@ def test_a_request_made_while_the_broker_is_away_is_kept_and_sent_again(
     with publishing_to(own_redis.url), django_capture_on_commit_callbacks(execute=True):
         request = report_request_create(environment=env_a, period=PERIOD)
     assert ReportRequest.objects.get(pk=request.pk).status == ReportRequest.Status.QUEUED
-    assert f"{GENERATE_REPORT_TASK}({request.pk},) not queued" in caplog.text
+    assert f"{GENERATE_REPORT_TASK} not queued for ({request.pk},)" in caplog.text
     own_redis.start()
     later = timezone.now() + QUEUED_RESEND_AFTER + timedelta(seconds=1)
     with publishing_to(own_redis.url), django_capture_on_commit_callbacks(execute=True):
@@ -68,7 +68,7 @@ def test_a_report_email_queued_while_the_broker_is_away_is_sent_by_the_minute_jo
     with publishing_to(own_redis.url), django_capture_on_commit_callbacks(execute=True):
         assert report_request_run(request.pk) == ("done", None)
     delivery = ReportDelivery.objects.get()
-    assert delivery.status == "pending" and f"{DELIVER_REPORT_TASK}({delivery.pk},) not queued" in caplog.text
+    assert delivery.status == "pending" and f"{DELIVER_REPORT_TASK} not queued for ({delivery.pk},)" in caplog.text
     own_redis.start()
     # The minute job sends a pending delivery once it is overdue (its own task never came).
     ReportDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=2))
