@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from dashboard.runbook.service import attempt_execute, attempts_sweep
+from dashboard.runbook.worker import attempt_execute, attempts_sweep
 
 # AWS waits (a DSQL cluster becoming ACTIVE, Aurora deleting) can take many minutes.
 STEP_SOFT_TIME_LIMIT = 3600

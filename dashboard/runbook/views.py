@@ -1,26 +1,21 @@
-"""Pages and actions of a migration run. Thin: access checks here, the work in services.migrations."""
+"""Pages and actions of a migration run. Thin: access checks here (dashboard.access), the rules and the work
+in dashboard.runbook.service, what the pages show in dashboard.runbook.queries."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from django import forms
 from django.contrib import messages
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import roles
 from dashboard.access import environment_for_operator, environment_for_viewer, require_operator
 from dashboard.models import Approval, Attempt, AttemptLog, MigrationRun, Step
 from dashboard.params import int_param
-from dashboard.runbook import service, step_definition
+from dashboard.runbook import queries, service
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
-
-LOG_BATCH = 500  # lines per live-tail answer; a fast step catches up over a few polls
-AUDIT_SHOWN = 100  # latest audit events on the migration page
+from dashboard.runbook.forms import ActionForm
 
 
 def _migration(request: HttpRequest, slug: str, pk: int, *, operate: str = "") -> MigrationRun:
@@ -33,14 +28,6 @@ def _migration(request: HttpRequest, slug: str, pk: int, *, operate: str = "") -
     if operate:
         require_operator(request, environment, event=operate, migration=migration)
     return migration
-
-
-class ActionForm(forms.Form):
-    """What an operator types beside an action: text the database can store (CharField refuses NUL),
-    of a bounded length. Refused input is an error message on the page, never a server error."""
-
-    confirmation = forms.CharField(required=False, strip=False, max_length=300)
-    reason = forms.CharField(required=False, strip=False, max_length=2000)
 
 
 def _action_form(request: HttpRequest) -> ActionForm | None:
@@ -73,7 +60,7 @@ def migration_start(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def migration_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk)
-    context = steps_context(request, migration)
+    context = queries.migration_page(migration, request.user)
     if request.htmx and not request.htmx.history_restore_request:
         if request.GET.get("v") == context["version"]:
             return HttpResponse(status=204)  # nothing changed: the cheapest possible answer
@@ -81,72 +68,9 @@ def migration_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "runbook/migration_detail.html", context)
 
 
-def steps_context(request: HttpRequest, migration: MigrationRun) -> dict:
-    attempts = Attempt.objects.select_related("requested_by").order_by("number")
-    approvals = Approval.objects.filter(used_by_attempt__isnull=True).select_related("requested_by", "approved_by")
-    steps = list(
-        migration.steps.prefetch_related(
-            Prefetch("attempts", queryset=attempts), Prefetch("approvals", queryset=approvals)
-        )
-    )
-    rows = []
-    blocked = False
-    for step in steps:
-        definition = step_definition(step.key)
-        step_attempts = list(step.attempts.all())
-        rows.append(
-            {
-                "step": step,
-                "definition": definition,
-                "attempts": step_attempts,
-                "latest": step_attempts[-1] if step_attempts else None,
-                "approvals": list(step.approvals.all()),
-                "reachable": not blocked,
-                "run_label": {"failed": "Retry", "rolled_back": "Run again"}.get(step.state, "Run"),
-                "confirm_run": definition.confirmation_name(step, migration.environment)
-                if definition and definition.destructive
-                else "",
-                "confirm_rollback": definition.confirmation_name(step, migration.environment)
-                if definition and definition.rollback_destructive
-                else "",
-            }
-        )
-        rows[-1]["asked_actions"] = {approval.action for approval in rows[-1]["approvals"]}
-        rows[-1]["approved_actions"] = {a.action for a in rows[-1]["approvals"] if a.approved_by_id}
-        blocked = blocked or step.state not in service.DONE_STATES
-    active = next((a for row in rows for a in row["attempts"] if a.is_active), None)
-    audit_events = list(migration.audit_events.select_related("user")[:AUDIT_SHOWN])
-    fingerprint = json.dumps(
-        [
-            migration.status,
-            [
-                (
-                    r["step"].state,
-                    [(a.pk, a.status) for a in r["attempts"]],
-                    [(p.pk, p.approved_by_id) for p in r["approvals"]],
-                )
-                for r in rows
-            ],
-            audit_events[0].pk if audit_events else None,  # refusals change nothing else
-        ]
-    )
-    can_operate = roles.can_operate(request.user) and migration.status == MigrationRun.Status.OPEN
-    return {
-        "environment": migration.environment,
-        "migration": migration,
-        "rows": rows,
-        "active": active,
-        "version": hashlib.blake2s(fingerprint.encode(), digest_size=8).hexdigest(),
-        "can_operate": can_operate,
-        "can_abandon": can_operate and active is None,  # the service refuses to abandon while one runs
-        "can_approve": roles.can_approve(request.user),
-        "audit_events": audit_events,
-    }
-
-
 def _after_action(request: HttpRequest, migration: MigrationRun) -> HttpResponse:
     if request.htmx:
-        return render(request, "runbook/migration_detail.html#live", steps_context(request, migration))
+        return render(request, "runbook/migration_detail.html#live", queries.migration_page(migration, request.user))
     return redirect(migration)
 
 
@@ -248,12 +172,12 @@ def attempt_detail(request: HttpRequest, slug: str, pk: int, attempt_pk: int) ->
     )
     if request.htmx and not request.htmx.history_restore_request and "after" in request.GET:
         after = int_param(request.GET, "after")
-        lines = list(attempt.logs.filter(id__gt=after)[:LOG_BATCH])
+        lines = queries.attempt_lines(attempt, after, limit=queries.LOG_BATCH)
         if not lines and request.GET.get("status") == attempt.status:
             return HttpResponse(status=204)
         context = _attempt_context(migration, attempt, lines, after)
         return render(request, "runbook/attempt_detail.html#tail", context)
-    lines = list(attempt.logs.all())
+    lines = queries.attempt_lines(attempt)
     return render(request, "runbook/attempt_detail.html", _attempt_context(migration, attempt, lines, 0))
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from dashboard.models import Attempt, AttemptLog, MigrationRun, Step
-from dashboard.runbook import service
+from dashboard.runbook import service, worker
 from tests.runbook.conftest import step
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,17 +68,17 @@ def test_the_database_refuses_a_second_active_attempt_even_without_the_lock(migr
 def test_the_sweep_marks_a_silent_running_attempt_interrupted_and_a_retry_is_a_new_attempt(migration, operator):
     first = step(migration, "preflight_stacks")
     attempt = service.attempt_request(step=first, action="run", user=operator, source_address=None)
-    stale = timezone.now() - service.STALE_AFTER - timedelta(seconds=1)
+    stale = timezone.now() - worker.STALE_AFTER - timedelta(seconds=1)
     Attempt.objects.filter(pk=attempt.pk).update(
         status="running", started_at=stale, heartbeat_at=stale, worker="celery@gone"
     )
-    assert service.attempts_sweep() == 1
+    assert worker.attempts_sweep() == 1
     attempt.refresh_from_db()
     assert attempt.status == "interrupted"
     assert "celery@gone stopped sending heartbeats" in attempt.reason
     assert step(migration, "preflight_stacks").state == Step.State.FAILED
     assert AttemptLog.objects.filter(attempt=attempt, level="error", message__startswith="interrupted").exists()
-    assert service.attempts_sweep() == 0
+    assert worker.attempts_sweep() == 0
     retry = service.attempt_request(step=first, action="run", user=operator, source_address=None)
     assert retry.number == 2 and retry.status == "queued"
 
@@ -88,7 +88,7 @@ def test_a_fresh_heartbeat_is_left_alone(migration, operator):
         step=step(migration, "preflight_stacks"), action="run", user=operator, source_address=None
     )
     Attempt.objects.filter(pk=attempt.pk).update(status="running", heartbeat_at=timezone.now())
-    assert service.attempts_sweep() == 0
+    assert worker.attempts_sweep() == 0
 
 
 # The window of issue #10: an attempt ends while requests for its step are being decided. Every request
@@ -116,8 +116,8 @@ class _InstantStep:
 def test_requests_arriving_as_an_attempt_finishes_never_run_the_step_twice(migration, operator, monkeypatch):
     import random
 
-    monkeypatch.setattr(service, "_definition", lambda step: _InstantStep)
-    monkeypatch.setattr(service, "HEARTBEAT_INTERVAL", 0.001)
+    monkeypatch.setattr(worker, "_definition", lambda step: _InstantStep)
+    monkeypatch.setattr(worker, "HEARTBEAT_INTERVAL", 0.001)
     first = step(migration, "preflight_stacks")
     second_attempts = []
     for trial in range(RACE_TRIALS):
@@ -141,7 +141,7 @@ def test_requests_arriving_as_an_attempt_finishes_never_run_the_step_twice(migra
             try:
                 barrier.wait()
                 time.sleep(random.uniform(0, 0.004))  # land anywhere among the serialised requests
-                outcomes.append(("finished", service.attempt_execute(attempt_id, worker="race")))
+                outcomes.append(("finished", worker.attempt_execute(attempt_id, worker="race")))
             finally:
                 connection.close()
 
@@ -156,6 +156,6 @@ def test_requests_arriving_as_an_attempt_finishes_never_run_the_step_twice(migra
         assert step(migration, "preflight_stacks").state == Step.State.SUCCEEDED
         # A second attempt, if one got through, runs too (as it did in production) before the next trial.
         for extra in Attempt.objects.filter(step=first, status="queued"):
-            service.attempt_execute(extra.pk, worker="race")
+            worker.attempt_execute(extra.pk, worker="race")
     trials = sorted({trial for trial, _ in second_attempts})
     assert trials == [], f"{len(trials)} of {RACE_TRIALS} trials queued a second attempt: {second_attempts}"

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from dashboard.models import Attempt
-from dashboard.runbook import service
+from dashboard.runbook import service, worker
 from dashboard.runbook.context import StepContext
 from tests.fixtures.workers import running_worker
 from tests.runbook.conftest import mark, step
@@ -61,7 +61,7 @@ def test_the_outcome_is_recorded_through_a_dropped_connection(queued_attempt):
     Attempt.objects.filter(pk=queued_attempt.pk).update(status="running")
     connection.ensure_connection()
     terminate_backends()
-    service._finish(queued_attempt, "succeeded", {"ok": True}, {})
+    worker._finish(queued_attempt, "succeeded", {"ok": True}, {})
     queued_attempt.refresh_from_db()
     assert queued_attempt.status == "succeeded"
     assert step(queued_attempt.migration, "preflight_stacks").state == "succeeded"
@@ -75,13 +75,13 @@ def test_an_outcome_that_cannot_be_recorded_keeps_its_true_cause_for_the_sweep(q
     def database_gone(*args, **kwargs):
         raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
 
-    monkeypatch.setattr(service, "FINISH_WITHIN", 0.5)
-    monkeypatch.setattr(service, "_finish_once", database_gone)
+    monkeypatch.setattr(worker, "FINISH_WITHIN", 0.5)
+    monkeypatch.setattr(worker, "_finish_once", database_gone)
     with pytest.raises(OperationalError):
-        service._finish(queued_attempt, "succeeded", {}, {})
+        worker._finish(queued_attempt, "succeeded", {}, {})
     monkeypatch.undo()
     Attempt.objects.filter(pk=queued_attempt.pk).update(heartbeat_at="2000-01-01T00:00:00Z")
-    assert service.attempts_sweep() == 1
+    assert worker.attempts_sweep() == 1
     queued_attempt.refresh_from_db()
     assert queued_attempt.status == "interrupted"
     assert "finished it as succeeded but could not record that" in queued_attempt.reason
@@ -91,9 +91,9 @@ def test_an_outcome_that_cannot_be_recorded_keeps_its_true_cause_for_the_sweep(q
 def test_the_heartbeat_survives_a_dropped_connection(queued_attempt, monkeypatch):
     import threading
 
-    monkeypatch.setattr(service, "HEARTBEAT_INTERVAL", 0.2)
+    monkeypatch.setattr(worker, "HEARTBEAT_INTERVAL", 0.2)
     Attempt.objects.filter(pk=queued_attempt.pk).update(status="running", heartbeat_at="2000-01-01T00:00:00Z")
-    heartbeat = service._Heartbeat(queued_attempt.pk, threading.Event())
+    heartbeat = worker._Heartbeat(queued_attempt.pk, threading.Event())
     heartbeat.start()
     try:
         time.sleep(0.6)
@@ -133,11 +133,11 @@ def test_a_running_step_in_a_real_worker_rides_out_dropped_connections(fresh_san
             time.sleep(1)
         assert dropped >= 2
         dropped_at = time.time()
-        time.sleep(service.HEARTBEAT_INTERVAL + 2)
+        time.sleep(worker.HEARTBEAT_INTERVAL + 2)
         running = Attempt.objects.get(pk=attempt.pk)
         assert running.status == "running" and running.heartbeat_at.timestamp() > dropped_at
         sandbox.moto.configure(1)  # now let the cluster become ACTIVE: the step logs it and finishes
         finished = wait_finished(attempt.pk, timeout=120)
     assert finished.status == "succeeded", (finished.error, finished.reason)
     assert not finished.logs.filter(level="error").exists()
-    assert service.attempts_sweep() == 0
+    assert worker.attempts_sweep() == 0

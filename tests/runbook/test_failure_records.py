@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from dashboard.runbook.service import _describe_failure
+from dashboard.runbook.worker import _describe_failure
 
 
 def client_error(code, message, operation):

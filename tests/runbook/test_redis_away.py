@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from dashboard.models import Attempt, Step
-from dashboard.runbook import service
+from dashboard.runbook import service, worker
 from tests.fixtures.outages import publishing_to
 from tests.fixtures.workers import running_worker
 from tests.runbook.conftest import mark, step
@@ -64,10 +64,10 @@ def test_the_sweep_sends_again_a_queued_attempt_whose_message_was_lost(fresh_san
     own_redis.stop()
     own_redis.start()
     assert own_redis.client().dbsize() == 0
-    long_ago = timezone.now() - service.RESEND_AFTER - timedelta(seconds=1)
+    long_ago = timezone.now() - worker.RESEND_AFTER - timedelta(seconds=1)
     Attempt.objects.filter(pk=attempt.pk).update(requested_at=long_ago, enqueued_at=long_ago)
     with running_worker(env={"REDIS_URL": own_redis.url}), publishing_to(own_redis.url):
-        assert service.attempts_sweep() == 0  # re-sent, not given up on
+        assert worker.attempts_sweep() == 0  # re-sent, not given up on
         finished = wait_finished(attempt.pk, timeout=60)
     assert finished.status == "succeeded", finished.error
 
@@ -76,8 +76,8 @@ def test_a_queued_attempt_nobody_picks_up_ends_not_started_and_leaves_its_step_a
     attempt = service.attempt_request(
         step=step(migration, "preflight_stacks"), action="run", user=operator, source_address=None
     )
-    Attempt.objects.filter(pk=attempt.pk).update(requested_at=timezone.now() - service.QUEUED_TIMEOUT)
-    assert service.attempts_sweep() == 1
+    Attempt.objects.filter(pk=attempt.pk).update(requested_at=timezone.now() - worker.QUEUED_TIMEOUT)
+    assert worker.attempts_sweep() == 1
     attempt.refresh_from_db()
     assert attempt.status == "not_started" and "no worker picked it up" in attempt.reason
     assert step(migration, "preflight_stacks").state == Step.State.PENDING

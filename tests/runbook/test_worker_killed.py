@@ -11,7 +11,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from dashboard.models import Attempt
-from dashboard.runbook import service
+from dashboard.runbook import service, worker
 from tests.fixtures.workers import worker_process
 from tests.runbook.conftest import mark, step
 from tests.runbook.test_worker import wait_finished
@@ -48,7 +48,7 @@ def test_sigkill_during_provisioning_then_sweep_then_retry(fresh_sandbox_environ
 
     assert Attempt.objects.get(pk=attempt.pk).status == "running"  # nobody has noticed yet
     time.sleep(1.5)
-    assert service.attempts_sweep(stale_after=timedelta(seconds=1)) == 1
+    assert worker.attempts_sweep(stale_after=timedelta(seconds=1)) == 1
     killed = Attempt.objects.get(pk=attempt.pk)
     assert killed.status == "interrupted" and "stopped sending heartbeats" in killed.reason
 
