@@ -165,3 +165,42 @@ def test_exports_hold_steps_attempts_and_operators(client, viewer, migration):
     markdown = client.get(reverse("migration-export", args=["staging", migration.pk, "md"])).content.decode()
     assert "skip #1: **succeeded** by otto (from 10.0.0.7)" in markdown
     assert client.get(reverse("migration-export", args=["staging", migration.pk, "exe"])).status_code == 404
+
+
+# --- the selector and the service agree ---------------------------------------------------------
+
+
+def _try(migration, key, action, user, confirmation):
+    """The service's answer, rolled back whatever it was."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        try:
+            request(migration, key, action, user=user, confirmation=confirmation, reason="checked by hand")
+            answer = ""
+        except service.ActionRefused as refusal:
+            answer = str(refusal)
+        transaction.set_rollback(True)
+    return answer
+
+
+@pytest.mark.parametrize("requires_approval", [False, True])
+def test_every_offer_is_what_the_service_does(migration, operator, viewer, requires_approval):
+    from dashboard.runbook import actions
+
+    migration.environment.requires_approval = requires_approval
+    migration.environment.dsql_cluster_identifier = "abc"
+    migration.environment.save()
+    keys = [s.key for s in STEPS]
+    mark(migration, *keys[: keys.index("point_lambda") + 1])
+    mark(migration, "provision_dsql", state=Step.State.FAILED)
+    checked = 0
+    for user in (operator, viewer):
+        offers = actions.migration_actions(MigrationRun.objects.get(pk=migration.pk), user)
+        for row in offers.steps:
+            for offer in (row.run, row.skip, row.rollback):
+                answer = _try(migration, row.step.key, offer.action, user, offer.confirm)
+                expected = offer.refusal or (actions.NEEDS_APPROVAL if offer.awaiting_approval else "")
+                assert answer == expected, (row.step.key, offer)
+                checked += 1
+    assert checked == 2 * 3 * len(STEPS)
