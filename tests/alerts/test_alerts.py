@@ -10,7 +10,8 @@ from django.utils import timezone
 from dashboard.alerts.rules import alerts_resend
 from dashboard.alerts.sending import alert_delivery_send
 from dashboard.models import Alert, AlertDelivery, Attempt, MaintenanceWindow
-from dashboard.runbook.service import attempts_sweep, migration_start
+from dashboard.runbook.service import migration_start
+from dashboard.runbook.worker import attempts_sweep
 from tests.alerts.helpers import probe
 
 pytestmark = pytest.mark.django_db
