@@ -63,7 +63,7 @@ run: install system-libs
 
 # The layering contracts (.importlinter) first: a second, not worth a test run when broken.
 test: install system-libs
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 bench: install
@@ -72,7 +72,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 
 # Recompile the pinned requirements after editing requirements/*.in.
 lock:

@@ -292,8 +292,8 @@ def storage() -> list[Figure]:
 def reports(environment) -> list[Figure]:
     """build_report(environment, period) for 30 days and a year of bench-report's 20 targets."""
     try:
+        from dashboard.periods import custom_period
         from dashboard.reports.generate import build_report
-        from dashboard.reports.periods import custom_period
     except ImportError as exc:  # the reports are not built in this tree
         return [
             Figure(name, None, "ms", f"not measured: {exc}")

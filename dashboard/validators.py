@@ -9,8 +9,6 @@ from botocore.loaders import create_loader
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 
-from dashboard.notifications import outbound
-
 # ASCII only, to the end of the string: in Python's re, \d and \w match every script's digits and
 # letters ('١٢٣', '１'), and $ matches before a trailing newline. AWS accepts neither.
 account_id_validator = RegexValidator(r"\A[0-9]{12}\Z", "An AWS account id is exactly 12 digits, e.g. 123456789012.")
@@ -47,13 +45,3 @@ def validate_region(value: str) -> None:
         raise ValidationError(f"“{value}” is not an AWS region name (expected a name like us-east-1).", code="invalid")
     if value not in known_regions():
         raise ValidationError(f"“{value}” is not a known AWS region.", code="unknown")
-
-
-def validate_webhook_url(value: str) -> None:
-    """Only a URL VelaOps may reach (dashboard/alerts/outbound.py): public addresses, or allow-listed ones."""
-    try:
-        outbound.resolve(value)
-    except outbound.Refused as exc:
-        raise ValidationError(f"Not allowed: {exc}.", code="refused") from None
-    except outbound.Unresolvable as exc:
-        raise ValidationError(f"{exc}; check the host name.", code="unresolvable") from None

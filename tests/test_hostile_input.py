@@ -52,8 +52,8 @@ from dashboard.models import (
     Step,
     Target,
 )
+from dashboard.periods import Period
 from dashboard.reports.generate import build_report, report_store
-from dashboard.reports.periods import Period
 from dashboard.runbook import service
 
 pytestmark = pytest.mark.django_db

@@ -116,8 +116,8 @@ def test_a_report_is_allowed_exactly_its_own_styles():
 def test_the_report_page_policy_adds_only_the_reports_style_hashes(client, viewer, environment):
     from datetime import UTC, datetime, timedelta
 
+    from dashboard.periods import Period
     from dashboard.reports.generate import build_report, report_store
-    from dashboard.reports.periods import Period
 
     start = datetime(2026, 11, 2, tzinfo=UTC)
     period = Period(start, start + timedelta(days=1), kind="daily")

@@ -19,7 +19,8 @@ from dashboard.models.monitoring import (
     Target,
     TargetStatus,
 )
-from dashboard.models.reports import DeliveryStatus, Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
+from dashboard.models.notifications import DeliveryStatus
+from dashboard.models.reports import Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
 from dashboard.models.runbook import Approval, Attempt, AttemptLog, AuditEvent, MigrationRun, Step
 
 __all__ = [

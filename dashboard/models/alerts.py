@@ -13,7 +13,7 @@ from django.db.models import F, Q
 
 from dashboard.models.environment import Environment
 from dashboard.models.monitoring import Incident, Target
-from dashboard.models.reports import DeliveryRecord
+from dashboard.models.notifications import DeliveryRecord
 from dashboard.models.runbook import Attempt
 
 

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from dashboard.models.environment import Environment
-from dashboard.reports.periods import PeriodKind, next_occurrence, schedule_expression, validate_cron, validate_timezone
+from dashboard.models.notifications import DeliveryRecord
+from dashboard.periods import PeriodKind, next_occurrence, schedule_expression, validate_cron, validate_timezone
 
 
 class ReportFormat(models.TextChoices):
@@ -200,31 +201,6 @@ class ReportRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Report request {self.pk} for {self.environment} ({self.status})"
-
-
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "pending"
-    SENDING = "sending", "sending"
-    SENT = "sent", "sent"
-    FAILED = "failed", "failed"
-    SUPPRESSED = "suppressed", "suppressed"
-
-
-class DeliveryRecord(models.Model):
-    """One message to one destination: attempts, the last error and the outcome are all kept."""
-
-    Status = DeliveryStatus
-
-    status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=now)
-    next_attempt_at = models.DateTimeField(default=now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        abstract = True
 
 
 class ReportDelivery(DeliveryRecord):

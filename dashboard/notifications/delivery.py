@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from dashboard.models.reports import DeliveryRecord, DeliveryStatus
+from dashboard.models.notifications import DeliveryRecord, DeliveryStatus
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from dashboard.monitoring.stats import (
     range_stats,
     rolled_up_until,
 )
-from dashboard.reports.periods import Period
+from dashboard.periods import Period
 
 CONTENT_VERSION = 1
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from dashboard.models import ReportFormat, ReportSchedule
 from dashboard.notifications.forms import EmailListField
-from dashboard.reports.periods import (
+from dashboard.periods import (
     MAX_CUSTOM_RANGE,
     Period,
     PeriodKind,

@@ -9,8 +9,8 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 
 from dashboard.models import Environment, Report, ReportSchedule
+from dashboard.periods import Period
 from dashboard.reports.content import gather
-from dashboard.reports.periods import Period
 from dashboard.reports.render import Rendered, render_all, title_of
 
 

@@ -23,9 +23,9 @@ from dashboard.models import Environment, Report, ReportDelivery, ReportFormat, 
 from dashboard.notifications.channels import send_email
 from dashboard.notifications.delivery import Outcome, deliveries_due, delivery_send
 from dashboard.notifications.links import absolute
+from dashboard.periods import Period, next_occurrence, scheduled_period
 from dashboard.reports.content import history_settled
 from dashboard.reports.generate import build_report, report_store
-from dashboard.reports.periods import Period, next_occurrence, scheduled_period
 from dashboard.reports.render import render_document
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.models import Attempt, HealthMethod, ProbeKind, Target
+from dashboard.periods import Period
 from dashboard.reports.content import gather
 from dashboard.reports.generate import build_report
-from dashboard.reports.periods import Period
 from dashboard.runbook.service import migration_start
 from tests.reports.history import every, make_environment, probe, roll_up_everything
 
@@ -134,7 +134,7 @@ def test_every_format_carries_the_figures(seeded):
 
 
 def test_a_local_day_across_a_clock_change_is_23_hours():
-    from dashboard.reports.periods import completed_period
+    from dashboard.periods import completed_period
 
     period = completed_period("daily", datetime(2026, 3, 30, 8, tzinfo=UTC), "Europe/Berlin")
     assert period.length == timedelta(hours=23)

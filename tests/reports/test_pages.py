@@ -7,8 +7,8 @@ from django.db import DatabaseError, transaction
 from django.urls import reverse
 
 from dashboard.models import Report, ReportRequest, ReportSchedule
+from dashboard.periods import Period
 from dashboard.reports.generate import build_report, report_store, stored_digest
-from dashboard.reports.periods import Period
 
 pytestmark = pytest.mark.django_db
 

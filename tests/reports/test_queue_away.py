@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from dashboard.models import ReportDelivery, ReportRequest
-from dashboard.reports.periods import Period
+from dashboard.periods import Period
 from dashboard.reports.service import (
     DELIVER_REPORT_TASK,
     GENERATE_REPORT_TASK,

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from dashboard.models import Report, ReportDelivery, ReportRequest, ReportSchedule
-from dashboard.reports.periods import scheduled_period, validate_cron
+from dashboard.periods import scheduled_period, validate_cron
 from dashboard.reports.service import report_delivery_send, report_request_run, schedules_run_due
 
 pytestmark = pytest.mark.django_db
@@ -85,8 +85,8 @@ def test_a_request_becomes_a_report_and_an_email_with_the_pdf_and_a_link(
 
 
 def test_a_failing_email_is_retried_then_recorded_as_failed(env_a, settings, monkeypatch):
+    from dashboard.periods import Period
     from dashboard.reports.generate import build_report, report_store
-    from dashboard.reports.periods import Period
 
     settings.DELIVERY_MAX_ATTEMPTS = 2
     period = Period(datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))

@@ -4,6 +4,7 @@ a worker waits the broker out instead of dying. Each outage is a Redis of the te
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -95,6 +96,8 @@ def test_the_cache_misses_quickly_while_its_redis_is_away(own_redis, caplog, mon
     from dashboard import cache as tolerant
 
     monkeypatch.setattr(tolerant, "_last_warning", 0.0)  # warnings are once a minute: this test wants one
+    monkeypatch.setattr(tolerant.log, "disabled", False)  # an in-process Celery worker's logging setup may disable it
+    caplog.set_level(logging.WARNING, logger=tolerant.log.name)
     away = dead_cache(own_redis)
     started = time.monotonic()
     away.set("k", 1)

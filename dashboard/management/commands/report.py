@@ -14,8 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from dashboard.models import Environment
-from dashboard.reports.generate import build_report, report_store
-from dashboard.reports.periods import (
+from dashboard.periods import (
     CALENDAR_KINDS,
     MAX_CUSTOM_RANGE,
     Period,
@@ -24,6 +23,7 @@ from dashboard.reports.periods import (
     validate_timezone,
     zone,
 )
+from dashboard.reports.generate import build_report, report_store
 from dashboard.reports.render import render_document
 
 FORMATS = ("html", "csv", "pdf")
