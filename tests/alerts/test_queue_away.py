@@ -4,7 +4,6 @@ broker is back. Each outage is a Redis of the test's own, stopped."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -17,17 +16,6 @@ from tests.fixtures.outages import publishing_to
 from velaops.celery import app
 
 pytestmark = pytest.mark.django_db
-
-
-def queued(redis_client) -> list[tuple[str, str]]:
-    """(task name, args) of every message waiting in the broker."""
-    messages = []
-    for key in redis_client.scan_iter():
-        if redis_client.type(key) == "list":
-            for raw in redis_client.lrange(key, 0, -1):
-                headers = json.loads(raw)["headers"]
-                messages.append((headers["task"], headers["argsrepr"]))
-    return messages
 
 
 def test_the_name_published_is_the_declared_task():
@@ -52,4 +40,4 @@ def test_an_alert_raised_while_the_broker_is_away_is_delivered_by_the_minute_job
     AlertDelivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=2))
     with publishing_to(own_redis.url):
         assert alert_jobs()["deliveries_resent"] == 2
-    assert sorted(queued(own_redis.client())) == [(DELIVER_ALERT_TASK, f"({pk},)") for pk in deliveries]
+    assert sorted(own_redis.queued()) == [(DELIVER_ALERT_TASK, f"({pk},)") for pk in deliveries]

@@ -4,7 +4,6 @@ Each outage is a Redis of the test's own, stopped."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,17 +29,6 @@ START = datetime(2026, 11, 2, tzinfo=UTC)
 PERIOD = Period(START, START + timedelta(days=1), kind="daily")
 
 
-def queued(redis_client) -> list[tuple[str, str]]:
-    """(task name, args) of every message waiting in the broker."""
-    messages = []
-    for key in redis_client.scan_iter():
-        if redis_client.type(key) == "list":
-            for raw in redis_client.lrange(key, 0, -1):
-                headers = json.loads(raw)["headers"]
-                messages.append((headers["task"], headers["argsrepr"]))
-    return messages
-
-
 def test_the_names_published_are_the_declared_tasks():
     assert {GENERATE_REPORT_TASK, DELIVER_REPORT_TASK} <= set(app.tasks)
 
@@ -57,7 +45,7 @@ def test_a_request_made_while_the_broker_is_away_is_kept_and_sent_again(
     later = timezone.now() + QUEUED_RESEND_AFTER + timedelta(seconds=1)
     with publishing_to(own_redis.url), django_capture_on_commit_callbacks(execute=True):
         assert report_requests_resend(later) == [request.pk]
-    assert queued(own_redis.client()) == [(GENERATE_REPORT_TASK, f"({request.pk},)")]
+    assert own_redis.queued() == [(GENERATE_REPORT_TASK, f"({request.pk},)")]
 
 
 def test_a_report_email_queued_while_the_broker_is_away_is_sent_by_the_minute_job(
@@ -74,4 +62,4 @@ def test_a_report_email_queued_while_the_broker_is_away_is_sent_by_the_minute_jo
     ReportDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=2))
     with publishing_to(own_redis.url):
         assert report_jobs()["deliveries_resent"] == 1
-    assert (DELIVER_REPORT_TASK, f"({delivery.pk},)") in queued(own_redis.client())
+    assert (DELIVER_REPORT_TASK, f"({delivery.pk},)") in own_redis.queued()
