@@ -10,7 +10,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from dashboard.models import AlertSettings, Environment, ReportFormat, ReportRequest, ReportSchedule
-from dashboard.reports.periods import custom_period
+from dashboard.periods import custom_period
 from dashboard.reports.service import report_request_create
 
 SANDBOX_MAILBOX = "ops@sandbox.invalid"
