@@ -3,7 +3,6 @@ probe worker records them (so a target goes down and alerts listen), and a wait 
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from dashboard.models import Environment, Target
@@ -19,12 +18,3 @@ def make_environment(slug: str) -> Environment:
 def probe(target: Target, at: datetime, latency: float | None, ok: bool = True, **outcome) -> None:
     outcome.setdefault("error", "" if ok else "connection refused (SQLSTATE 08001)")
     record_outcome(target.pk, at, ProbeOutcome(ok=ok, latency_ms=latency, **outcome))
-
-
-def wait_for(condition, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from dashboard.models import Alert, AlertDelivery
-from tests.alerts.helpers import probe, wait_for
-from tests.fixtures.workers import stop_worker, worker_process
+from tests.alerts.helpers import probe
+from tests.fixtures.workers import stop_worker, wait_for, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from dashboard.models import Report, ReportDelivery, ReportRequest, ReportSchedule
-from tests.fixtures.workers import stop_worker, worker_process
+from tests.fixtures.workers import stop_worker, wait_for, worker_process
 from velaops.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def start_worker(**extra_env: str) -> subprocess.Popen:
     return worker_process(env=extra_env)
-
-
-def wait_for(condition, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
