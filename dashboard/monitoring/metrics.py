@@ -29,6 +29,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from dashboard import roles
 from dashboard.models import Incident, Target, TargetStatus
+from dashboard.monitoring.selectors import LIVE_STATE_FIELDS
 
 LABELS = ["environment", "target", "kind"]
 HELP = {
@@ -53,18 +54,7 @@ def metric_targets():
     )
     return (
         Target.objects.select_related("environment")
-        .only(
-            "name",
-            "kind",
-            "paused",
-            "status",
-            "last_latency_ms",
-            "uptime_24h",
-            "uptime_7d",
-            "uptime_30d",
-            "p95_24h_ms",
-            "environment__slug",
-        )
+        .only("name", "kind", *LIVE_STATE_FIELDS, "environment__slug")
         .annotate(open_incidents=Coalesce(Subquery(open_count, output_field=IntegerField()), 0))
         .order_by("environment__slug", "kind", "name")
     )

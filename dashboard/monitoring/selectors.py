@@ -52,19 +52,9 @@ def from_micros(value: str | int | None) -> datetime:
 # The overview reads plain values, not model instances: at 1,000 rows, building instances and parsing
 # timestamps and float arrays cost more than the query. changed_at comes as epoch microseconds (the
 # live poll's `since`, as micros() computes it), the sparkline as PostgreSQL's text of its numbers.
-OVERVIEW_VALUES = (
-    "id",
-    "kind",
-    "name",
-    "label",
-    "paused",
-    "status",
-    "last_latency_ms",
-    "uptime_24h",
-    "uptime_7d",
-    "uptime_30d",
-    "p95_24h_ms",
-)
+# A target's live state as the probes and the summary job keep it: what the overview and /metrics read.
+LIVE_STATE_FIELDS = ("paused", "status", "last_latency_ms", "uptime_24h", "uptime_7d", "uptime_30d", "p95_24h_ms")
+OVERVIEW_VALUES = ("id", "kind", "name", "label", *LIVE_STATE_FIELDS)
 _CHANGED_MICROS = Func(
     F("changed_at"), template="(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint", output_field=BigIntegerField()
 )
