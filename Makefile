@@ -24,7 +24,7 @@ DEMO_PASSWORD ?= vela-demo-operator
 ADMIN_USER ?= admin
 ADMIN_PASSWORD ?= vela-demo-admin
 
-.PHONY: run test bench install lock lint clean system-libs
+.PHONY: run test bench install lock lint clean system-libs cdk-synth
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+
+# Vela's CDK app (infra/sandbox/cdk): re-synthesize the r0/r1/r2 templates the sandbox deploys, with the
+# machine's Node and the locked npm packages. The templates are committed: make run and CI need no Node.
+cdk-synth:
+	cd infra/sandbox/cdk && npm ci --no-audit --no-fund --loglevel=error && npx tsc --noEmit && node synth.js
 
 # Recompile the pinned requirements after editing requirements/*.in.
 lock:

@@ -1,15 +1,7 @@
-import { App, Tags } from "aws-cdk-lib";
-import { ApiStack } from "../lib/api-stack";
-import { DatabaseStack } from "../lib/database-stack";
+// The CDK CLI's entry point (cdk.json): `npx cdk synth -c revision=r1`, `npx cdk diff`, as a team runs it.
+import { App } from "aws-cdk-lib";
+import { defineStacks } from "../lib/app";
 import { parseRevision } from "../lib/revision";
 
 const app = new App();
-const revision = parseRevision(app.node.tryGetContext("revision"));
-
-// Environment-agnostic stacks: the same templates deploy to the sandbox's account and to any other.
-const database = new DatabaseStack(app, "DatabaseStack", {
-  revision,
-  description: `Vela data: VPC, tables, relational database (${revision})`,
-});
-new ApiStack(app, "ApiStack", { revision, database, description: `Vela API Lambda (${revision})` });
-Tags.of(app).add("app", "vela");
+defineStacks(app, parseRevision(app.node.tryGetContext("revision")));
