@@ -5,14 +5,18 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]  # where `infra` is importable from
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,10 +54,14 @@ def _post(url: str, payload: dict | None = None) -> None:
 
 
 class MotoServer:
-    """Starts `python -m moto.server` on host:port, or adopts one already answering there (rerun-safe)."""
+    """Starts moto's server with the sandbox's CloudFormation extensions (`python -m infra.sandbox.cfn.server`)
+    on host:port, or adopts one already answering there (rerun-safe).
 
-    def __init__(self, host: str, port: int, *, verbose: bool = False) -> None:
-        self.host, self.port, self.verbose = host, port, verbose
+    `aurora_port`: the port Aurora clusters report, the local PostgreSQL's (infra/sandbox/cfn/resources.py).
+    """
+
+    def __init__(self, host: str, port: int, *, verbose: bool = False, aurora_port: int | None = None) -> None:
+        self.host, self.port, self.verbose, self.aurora_port = host, port, verbose, aurora_port
         self.process: subprocess.Popen | None = None
 
     @property
@@ -69,10 +77,15 @@ class MotoServer:
             log.info("moto already answers at %s: using it", self.url)
             return
         output = None if self.verbose else subprocess.DEVNULL
+        env = dict(os.environ)
+        if self.aurora_port:
+            env["SANDBOX_AURORA_PORT"] = str(self.aurora_port)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "infra.sandbox.cfn.server", "-H", self.host, "-p", str(self.port)],
             stdout=output,
             stderr=output,
+            env=env,
+            cwd=ROOT,
             preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout

@@ -30,7 +30,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig, faults: Faults | None = None, *, verbose: bool = False) -> None:
         self.config = config
         self.faults = FaultSwitches(faults)
-        self.moto = MotoServer(config.host, config.moto_port, verbose=verbose)
+        self.moto = MotoServer(config.host, config.moto_port, verbose=verbose, aurora_port=config.pg_port)
         self.account: SeededAccount | None = None
         # The control state of the running sandbox this one adopted (None: this one runs its own parts).
         self.adopted: dict[str, Any] | None = None

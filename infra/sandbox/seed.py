@@ -1,15 +1,12 @@
 """The Vela AWS account, seeded into moto: what the migration plan says exists before the move.
 
-Every step looks before it creates, so seeding an account that is already seeded changes nothing
-(and never overwrites what a rehearsal changed, such as the Lambda's environment variables).
+Every Vela resource is made by CloudFormation from r0 of Vela's CDK app (infra/sandbox/stacks.py), so
+it is stack-owned and tagged as on AWS. Seeding looks before it creates: an account already seeded is
+left as it is (a rehearsal's changes, such as the Lambda's variables or a stack update, are kept).
 """
 
 from __future__ import annotations
 
-import io
-import json
-import secrets
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,21 +14,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from infra.sandbox import stacks
 from infra.sandbox.config import SandboxConfig
 
-VPC_NAME = "vela-vpc"
-SUBNETS = [("vela-private-a", "10.20.1.0/24", "a"), ("vela-private-b", "10.20.2.0/24", "b")]
-API_SECURITY_GROUP = "vela-api-sg"
-DB_SUBNET_GROUP = "vela-aurora-subnets"
-SECRET_NAME = "vela/aurora/credentials"
 AURORA_CLUSTER = "vela-aurora"
-AURORA_INSTANCE = "vela-aurora-writer"
-AURORA_ENGINE_VERSION = "15.4"
-LAMBDA_ROLE = "vela-api-role"
 LAMBDA_FUNCTION = "vela-api"
-STACKS = ["DatabaseStack", "ApiStack"]
+STACKS = list(stacks.STACKS)
 
-# Key attribute, then a few items: enough for a "DynamoDB unchanged" comparison to mean something.
+# The tables Vela's CDK app names (infra/sandbox/cdk): key attribute, then a few items, enough for a
+# "DynamoDB unchanged" comparison to mean something.
 TABLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "vela-users": (
         "userId",
@@ -57,13 +48,6 @@ TABLES: dict[str, tuple[str, list[dict[str, Any]]]] = {
             {"contentId": "c-de-001", "language": "de", "title": "Guten Tag", "audioKey": "tts/de/001.mp3"},
         ],
     ),
-}
-TABLE_VARIABLES = {"vela-users": "USERS_TABLE", "vela-sessions": "SESSIONS_TABLE", "vela-content": "CONTENT_TABLE"}
-
-LAMBDA_SOURCE = """exports.handler = async () => ({ statusCode: 200, body: JSON.stringify({ status: "ok" }) });\n"""
-LAMBDA_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 
 
@@ -91,241 +75,55 @@ def _error_code(exc: ClientError) -> str:
 
 
 def seed_account(config: SandboxConfig) -> SeededAccount:
-    vpc_id, subnet_ids, sg_id = _network(config)
-    cluster = _aurora(config, subnet_ids, sg_id)
-    secret_arn = _secret(config, cluster)
-    _tables(config)
-    role_arn = _role(config)
-    function_arn = _function(config, role_arn, subnet_ids, sg_id, cluster["DBClusterArn"], secret_arn)
-    _stacks(config, cluster["DBClusterArn"], secret_arn, function_arn)
+    """Vela as CloudFormation holds it: r0 of both stacks deployed (only if missing), then the tables' items."""
+
+    def client(service: str) -> Any:
+        return _client(config, service)
+
+    stacks.deploy(config, client, "r0")
+    _items(config)
+    cfn = client("cloudformation")
+    database, api = stacks.outputs(cfn, "DatabaseStack"), stacks.outputs(cfn, "ApiStack")
+    function = client("lambda").get_function_configuration(FunctionName=api.get("ApiFunctionName", LAMBDA_FUNCTION))
+    vpc = function.get("VpcConfig") or {}
+    aurora_arn = database.get("AuroraClusterArn", "")
+    aurora_endpoint = ""
+    if aurora_arn:
+        try:
+            aurora = client("rds").describe_db_clusters(DBClusterIdentifier=AURORA_CLUSTER)["DBClusters"][0]
+            aurora_endpoint = aurora["Endpoint"]
+        except ClientError as exc:
+            if _error_code(exc) != "DBClusterNotFoundFault":
+                raise
     return SeededAccount(
-        vpc_id=vpc_id,
-        subnet_ids=subnet_ids,
-        security_group_id=sg_id,
-        secret_arn=secret_arn,
-        aurora_cluster_arn=cluster["DBClusterArn"],
-        aurora_endpoint=cluster["Endpoint"],
-        role_arn=role_arn,
-        function_arn=function_arn,
+        vpc_id=vpc.get("VpcId", ""),
+        subnet_ids=list(vpc.get("SubnetIds") or []),
+        security_group_id=(vpc.get("SecurityGroupIds") or [""])[0],
+        secret_arn=database.get("AuroraSecretArn", ""),
+        aurora_cluster_arn=aurora_arn,
+        aurora_endpoint=aurora_endpoint,
+        role_arn=function["Role"],
+        function_arn=function["FunctionArn"],
         tables=list(TABLES),
     )
 
 
-def _network(config: SandboxConfig) -> tuple[str, list[str], str]:
-    ec2 = _client(config, "ec2")
-    by_name = [{"Name": "tag:Name", "Values": [VPC_NAME]}]
-    vpcs = ec2.describe_vpcs(Filters=by_name)["Vpcs"]
-    if vpcs:
-        vpc_id = vpcs[0]["VpcId"]
-    else:
-        vpc_id = ec2.create_vpc(
-            CidrBlock="10.20.0.0/16",
-            TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": VPC_NAME}]}],
-        )["Vpc"]["VpcId"]
-    subnet_ids = []
-    for name, cidr, zone in SUBNETS:
-        found = ec2.describe_subnets(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "tag:Name", "Values": [name]}]
-        )["Subnets"]
-        if found:
-            subnet_ids.append(found[0]["SubnetId"])
-            continue
-        subnet_ids.append(
-            ec2.create_subnet(
-                VpcId=vpc_id,
-                CidrBlock=cidr,
-                AvailabilityZone=config.region + zone,
-                TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": name}]}],
-            )["Subnet"]["SubnetId"]
-        )
-    groups = ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [API_SECURITY_GROUP]}]
-    )["SecurityGroups"]
-    if groups:
-        sg_id = groups[0]["GroupId"]
-    else:
-        sg_id = ec2.create_security_group(GroupName=API_SECURITY_GROUP, Description="Vela API Lambda", VpcId=vpc_id)[
-            "GroupId"
-        ]
-    return vpc_id, subnet_ids, sg_id
-
-
-def _aurora(config: SandboxConfig, subnet_ids: list[str], sg_id: str) -> dict[str, Any]:
-    rds = _client(config, "rds")
-    try:
-        return rds.describe_db_clusters(DBClusterIdentifier=AURORA_CLUSTER)["DBClusters"][0]
-    except ClientError as exc:
-        if _error_code(exc) != "DBClusterNotFoundFault":
-            raise
-    try:
-        rds.create_db_subnet_group(
-            DBSubnetGroupName=DB_SUBNET_GROUP, DBSubnetGroupDescription="Vela Aurora", SubnetIds=subnet_ids
-        )
-    except ClientError as exc:
-        if _error_code(exc) != "DBSubnetGroupAlreadyExists":
-            raise
-    cluster = rds.create_db_cluster(
-        DBClusterIdentifier=AURORA_CLUSTER,
-        Engine="aurora-postgresql",
-        EngineVersion=AURORA_ENGINE_VERSION,
-        DatabaseName=config.aurora_database,
-        MasterUsername=config.aurora_user,
-        # The local PostgreSQL trusts loopback, so this password only has to be well-formed; never printed.
-        MasterUserPassword=secrets.token_urlsafe(24),
-        # The port the local PostgreSQL listens on: VelaOps takes it from the RDS API like on AWS.
-        Port=config.pg_port,
-        DBSubnetGroupName=DB_SUBNET_GROUP,
-        VpcSecurityGroupIds=[sg_id],
-        DeletionProtection=True,
-        StorageEncrypted=True,
-        Tags=[{"Key": "app", "Value": "vela"}],
-    )["DBCluster"]
-    rds.create_db_instance(
-        DBInstanceIdentifier=AURORA_INSTANCE,
-        DBClusterIdentifier=AURORA_CLUSTER,
-        DBInstanceClass="db.t4g.medium",
-        Engine="aurora-postgresql",
-    )
-    return cluster
-
-
-def _secret(config: SandboxConfig, cluster: dict[str, Any]) -> str:
-    sm = _client(config, "secretsmanager")
-    try:
-        return sm.describe_secret(SecretId=SECRET_NAME)["ARN"]
-    except ClientError as exc:
-        if _error_code(exc) != "ResourceNotFoundException":
-            raise
-    value = {
-        "username": config.aurora_user,
-        "password": secrets.token_urlsafe(24),
-        "engine": "postgres",
-        "host": cluster["Endpoint"],
-        "port": cluster.get("Port") or config.pg_port,
-        "dbname": config.aurora_database,
-        "dbClusterIdentifier": AURORA_CLUSTER,
-    }
-    return sm.create_secret(
-        Name=SECRET_NAME, Description="Vela Aurora master credentials", SecretString=json.dumps(value)
-    )["ARN"]
-
-
-def _tables(config: SandboxConfig) -> None:
+def _items(config: SandboxConfig) -> None:
+    """The tables' example items, written into a table that has none (a rehearsal's changes are kept)."""
     ddb = _client(config, "dynamodb")
-    existing = set(ddb.list_tables()["TableNames"])
-    for name, (key, items) in TABLES.items():
-        if name in existing:
+    resource = boto3.resource(
+        "dynamodb",
+        region_name=config.region,
+        endpoint_url=config.moto_url,
+        aws_access_key_id="sandbox",
+        aws_secret_access_key="sandbox",
+    )
+    for name, (_key, items) in TABLES.items():
+        if ddb.scan(TableName=name, Limit=1, Select="COUNT")["Count"]:
             continue
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        resource = boto3.resource(
-            "dynamodb",
-            region_name=config.region,
-            endpoint_url=config.moto_url,
-            aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",
-        )
         with resource.Table(name).batch_writer() as batch:
             for item in items:
                 batch.put_item(Item=item)
-
-
-def _role(config: SandboxConfig) -> str:
-    iam = _client(config, "iam")
-    try:
-        return iam.get_role(RoleName=LAMBDA_ROLE)["Role"]["Arn"]
-    except ClientError as exc:
-        if _error_code(exc) != "NoSuchEntity":
-            raise
-    arn = iam.create_role(RoleName=LAMBDA_ROLE, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))["Role"]["Arn"]
-    table_arns = [f"arn:aws:dynamodb:{config.region}:{config.account_id}:table/{name}" for name in TABLES]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["dynamodb:*Item", "dynamodb:Query", "dynamodb:Scan"],
-                "Resource": table_arns,
-            },
-            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"},
-            {"Effect": "Allow", "Action": ["dsql:DbConnectAdmin"], "Resource": "*"},
-            {
-                "Effect": "Allow",
-                "Action": ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface"],
-                "Resource": "*",
-            },
-        ],
-    }
-    iam.put_role_policy(RoleName=LAMBDA_ROLE, PolicyName="vela-api", PolicyDocument=json.dumps(policy))
-    return arn
-
-
-def _lambda_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.js", LAMBDA_SOURCE)
-    return buffer.getvalue()
-
-
-def _function(
-    config: SandboxConfig, role_arn: str, subnet_ids: list[str], sg_id: str, cluster_arn: str, secret_arn: str
-) -> str:
-    lam = _client(config, "lambda")
-    try:
-        return lam.get_function_configuration(FunctionName=LAMBDA_FUNCTION)["FunctionArn"]
-    except ClientError as exc:
-        if _error_code(exc) != "ResourceNotFoundException":
-            raise
-    variables = {var: table for table, var in TABLE_VARIABLES.items()}
-    variables |= {
-        "AURORA_CLUSTER_ARN": cluster_arn,
-        "AURORA_SECRET_ARN": secret_arn,
-        "NODE_OPTIONS": "--enable-source-maps",
-    }
-    return lam.create_function(
-        FunctionName=LAMBDA_FUNCTION,
-        Runtime="nodejs20.x",
-        Handler="index.handler",
-        Role=role_arn,
-        Code={"ZipFile": _lambda_zip()},
-        Timeout=15,
-        MemorySize=512,
-        VpcConfig={"SubnetIds": subnet_ids, "SecurityGroupIds": [sg_id]},
-        Environment={"Variables": variables},
-        Tags={"app": "vela"},
-    )["FunctionArn"]
-
-
-def _stacks(config: SandboxConfig, cluster_arn: str, secret_arn: str, function_arn: str) -> None:
-    # CDK's stacks, reduced to what VelaOps reads from them: their status and outputs. The resources
-    # themselves are created above through their own APIs, which is what moto can describe faithfully.
-    outputs = {
-        "DatabaseStack": {
-            "AuroraClusterArn": cluster_arn,
-            "AuroraSecretArn": secret_arn,
-            **{var: table for table, var in TABLE_VARIABLES.items()},
-        },
-        "ApiStack": {"ApiFunctionArn": function_arn},
-    }
-    cfn = _client(config, "cloudformation")
-    for name in STACKS:
-        try:
-            cfn.describe_stacks(StackName=name)
-            continue
-        except ClientError as exc:
-            if _error_code(exc) != "ValidationError":
-                raise
-        template = {
-            "AWSTemplateFormatVersion": "2010-09-09",
-            "Description": f"Vela {name} (sandbox)",
-            "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-            "Outputs": {key: {"Value": value} for key, value in outputs[name].items()},
-        }
-        cfn.create_stack(StackName=name, TemplateBody=json.dumps(template), Tags=[{"Key": "app", "Value": "vela"}])
 
 
 def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:

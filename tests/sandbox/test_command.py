@@ -149,7 +149,7 @@ def test_the_command_stops_non_zero_when_its_moto_dies():
             for stat in Path("/proc").glob("[0-9]*/stat")
             if stat.exists()
             and stat.read_text().rsplit(") ", 1)[1].split()[1] == str(process.pid)
-            and b"moto.server" in (stat.parent / "cmdline").read_bytes()
+            and b"infra.sandbox.cfn.server" in (stat.parent / "cmdline").read_bytes()
         ]
         os.kill(moto, signal.SIGKILL)
         assert process.wait(timeout=20) == 1

@@ -24,8 +24,30 @@ def test_aurora_cluster_has_deletion_protection_and_an_instance(sandbox):
 def test_secret_holds_the_aurora_credentials(sandbox):
     secret = aws(sandbox, "secretsmanager").get_secret_value(SecretId=sandbox.account.secret_arn)
     value = json.loads(secret["SecretString"])
-    assert {"username", "password", "engine", "host", "port", "dbname"} <= set(value)
-    assert value["host"] == sandbox.account.aurora_endpoint and value["dbname"] == sandbox.config.aurora_database
+    # CDK's generated secret, completed by its SecretTargetAttachment (no dbname: the environment names it)
+    assert {"username", "password", "engine", "host", "port", "dbClusterIdentifier"} <= set(value)
+    assert value["host"] == sandbox.account.aurora_endpoint and value["username"] == sandbox.config.aurora_user
+    assert value["port"] == sandbox.config.pg_port  # the local PostgreSQL stands in for the cluster
+
+
+def test_every_vela_resource_is_owned_by_a_stack_and_tagged_so(sandbox):
+    cfn = aws(sandbox, "cloudformation")
+    owned = {
+        (item["ResourceType"], item["PhysicalResourceId"])
+        for stack in ("DatabaseStack", "ApiStack")
+        for item in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    }
+    assert ("AWS::RDS::DBCluster", AURORA_CLUSTER) in owned
+    assert ("AWS::Lambda::Function", LAMBDA_FUNCTION) in owned
+    assert {("AWS::DynamoDB::Table", name) for name in TABLES} <= owned
+    assert ("AWS::SecretsManager::Secret", sandbox.account.secret_arn) in owned
+    tags = aws(sandbox, "lambda").list_tags(Resource=sandbox.account.function_arn)["Tags"]
+    assert tags["aws:cloudformation:stack-name"] == "ApiStack" and tags["app"] == "vela"
+    # What `cdk bootstrap` leaves: the toolkit stack and the version the templates' parameter reads.
+    assert cfn.describe_stacks(StackName="CDKToolkit")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    (parameter,) = cfn.describe_stacks(StackName="ApiStack")["Stacks"][0]["Parameters"]
+    assert parameter["ParameterKey"] == "BootstrapVersion"
+    assert parameter.get("ResolvedValue", parameter["ParameterValue"]) == "30"
 
 
 def test_tables_exist_with_items(sandbox):

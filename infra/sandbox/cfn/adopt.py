@@ -29,10 +29,10 @@ def _dynamodb_table(identifier: str, account_id: str, region: str) -> Any:
 
 
 def _lambda_function(identifier: str, account_id: str, region: str) -> Any:
-    from moto.awslambda.models import lambda_backends
+    from moto.awslambda.utils import get_backend  # the docker-less backend when moto is so configured
 
     try:
-        return lambda_backends[account_id][region].get_function(identifier)
+        return get_backend(account_id, region).get_function(identifier)
     except Exception:
         return None
 

@@ -152,6 +152,17 @@ class _Handle:
     def is_created(self) -> bool:
         return True
 
+    @classmethod
+    def _exists(cls, identifier: str, account_id: str, region_name: str) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def import_existing(cls, identifier: str, resource_json: dict[str, Any], account_id: str, region_name: str) -> Any:
+        """An IMPORT change set's adoption (infra/sandbox/cfn/adopt.py): a handle on what exists, or None."""
+        if not cls._exists(identifier, account_id, region_name):
+            return None
+        return cls(account_id, region_name, identifier, _properties(resource_json) if resource_json else {})
+
 
 # ---------------------------------------------------------------- AWS::DSQL::Cluster
 
@@ -207,6 +218,10 @@ class DsqlCluster(_Handle, CloudFormationModel):
 
     def _cluster(self) -> Any:
         return self._backend(self.account_id, self.region_name).clusters[self.physical_resource_id]
+
+    @classmethod
+    def _exists(cls, identifier: str, account_id: str, region_name: str) -> bool:
+        return identifier in cls._backend(account_id, region_name).clusters
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
         if attribute_name not in self.ATTRIBUTES:
@@ -372,6 +387,10 @@ class RdsDBCluster(_Handle, CloudFormationModel):
         if cluster is None:
             raise DBClusterNotFoundError(self.physical_resource_id)
         return cluster
+
+    @classmethod
+    def _exists(cls, identifier: str, account_id: str, region_name: str) -> bool:
+        return identifier in rds_backends[account_id][region_name].clusters
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
         if attribute_name not in self.ATTRIBUTES:

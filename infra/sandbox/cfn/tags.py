@@ -12,7 +12,16 @@ from moto.resourcegroupstaggingapi.models import resourcegroupstaggingapi_backen
 _ARN_ATTRIBUTES = ("arn", "function_arn", "table_arn", "db_cluster_arn")
 
 
-def resource_arn(model: Any) -> str | None:
+# The sandbox's own models keep only the physical id; their ARNs are built as the services build them.
+_ARN_FORMATS = {
+    "AWS::DSQL::Cluster": "arn:aws:dsql:{region}:{account}:cluster/{id}",
+    "AWS::RDS::DBCluster": "arn:aws:rds:{region}:{account}:cluster:{id}",
+}
+
+
+def resource_arn(model: Any, resource_type: str = "", account_id: str = "", region: str = "") -> str | None:
+    if resource_type in _ARN_FORMATS:
+        return _ARN_FORMATS[resource_type].format(region=region, account=account_id, id=model.physical_resource_id)
     for attribute in _ARN_ATTRIBUTES:
         value = getattr(model, attribute, None)
         if isinstance(value, str) and value.startswith("arn:"):
@@ -27,6 +36,6 @@ def tag_resource(account_id: str, region: str, resource_type: str, model: Any, t
     if resource_type == "AWS::IAM::Role":
         iam_backends[account_id]["global"].tag_role(model.name, [{"Key": k, "Value": v} for k, v in tags.items()])
         return
-    arn = resource_arn(model)
+    arn = resource_arn(model, resource_type, account_id, region)
     if arn:
         resourcegroupstaggingapi_backends[account_id][region].tag_resources([arn], tags)
