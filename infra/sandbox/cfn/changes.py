@@ -172,12 +172,18 @@ def plan(stack: Stack, template: dict[str, Any], parameters: dict[str, Any] | No
                 or change.replacement != previous.replacement
             ):
                 changes[logical_id] = change
-                modified.add(logical_id)
+                if {"Properties", "Tags"} & set(change.scope):
+                    modified.add(logical_id)  # a policy-only change alters nothing that references it
                 if change.replacement in ("True", "Conditional") and logical_id not in replaced:
                     replaced.add(logical_id)
                 progress = True
     order = list(new) + [key for key in old if key not in new]
     return [changes[key] for key in order if key in changes]
+
+
+def _changing(ref: str, changes: dict[str, ResourceChange], modified: set[str]) -> bool:
+    """Is what `ref` names unknown until the change set runs (a new resource, or one whose properties change)?"""
+    return ref in modified or (ref in changes and changes[ref].action == "Add")
 
 
 def _modification(
@@ -226,7 +232,7 @@ def _modification(
         create_only = bool(resource_schema and resource_schema.replaces(name))
         if b != a:
             kind = "Add" if name not in old_props else "Remove" if name not in new_props else "Modify"
-            dynamic = any(ref in changes or ref in modified for _, ref in _references(a))
+            dynamic = any(_changing(ref, changes, modified) for _, ref in _references(a))
             requires = ("Conditionally" if dynamic else "Always") if create_only else "Never"
             if create_only:
                 recreate["Conditionally" if dynamic else "Always"] = True

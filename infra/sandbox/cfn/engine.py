@@ -29,7 +29,7 @@ from typing import Any
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing, responses
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.exceptions import AlreadyExistsException, ValidationError
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack, cloudformation_backends
 from moto.cloudformation.parsing import ResourceMap, clean_json
 from moto.core.utils import utcnow
@@ -195,6 +195,14 @@ def _held_exports(backend: CloudFormationBackend, stack: Stack, template: dict[s
     return None
 
 
+def missing_import(backend: CloudFormationBackend, template: dict[str, Any]) -> str | None:
+    """The first export a template imports that no stack exports (names written literally, as CDK writes them)."""
+    for argument in imported_exports(template.get("Resources", {})) + imported_exports(template.get("Outputs", {})):
+        if isinstance(argument, str) and argument not in backend.exports:
+            return argument
+    return None
+
+
 def _publish_exports(backend: CloudFormationBackend, stack: Stack, previous: set[str]) -> None:
     for name in previous:
         existing = backend.exports.get(name)
@@ -260,7 +268,8 @@ def execute(
     """Turn `stack` into `template_body`, as CloudFormation's UpdateStack/ExecuteChangeSet does."""
     template = Stack.parse_template(template_body)
     _stack_event(stack, f"{operation}_IN_PROGRESS", "User Initiated")
-    refusal = _held_exports(backend, stack, template)
+    missing = missing_import(backend, template)
+    refusal = f"No export named {missing} found" if missing else _held_exports(backend, stack, template)
     if refusal:
         _roll_back(stack, operation, refusal, added=[], modified={})
         return
@@ -273,7 +282,7 @@ def execute(
 
     resource_map._template = template
     if parameters:
-        resource_map.input_parameters = parameters
+        resource_map.input_parameters = _unresolved(stack, template, parameters)
     resource_map.load_mapping()
     resource_map.load_parameters()
     resource_map.load_conditions()
@@ -331,6 +340,20 @@ def execute(
                 stack, change.logical_id, model, old_resources[change.logical_id], change.policy_action or "Delete"
             )
     _stack_event(stack, f"{operation}_COMPLETE")
+
+
+def _unresolved(stack: Stack, template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with UsePreviousValue keep the previous *input*: for an SSM-typed parameter (CDK's
+    BootstrapVersion) that is the parameter's name, not the value moto resolved it to."""
+    slots = template.get("Parameters") or {}
+    previous_input = stack.resource_map.input_parameters or {}
+    resolved = stack.resource_map.resolved_parameters or {}
+    result = dict(parameters)
+    for key, value in parameters.items():
+        kind = (slots.get(key) or {}).get("Type", "")
+        if kind.startswith("AWS::SSM::Parameter::") and key in resolved and value == resolved[key]:
+            result[key] = previous_input.get(key) or slots[key].get("Default") or value
+    return result
 
 
 def _modify(
@@ -445,6 +468,7 @@ def _create_change_set(original):
         role_arn=None,
         resources_to_import=None,
     ):
+        _refuse_duplicate_name(self, stack_name, change_set_name)
         if change_set_type == "IMPORT":
             stack = self.get_stack(stack_name)
             _require_stable(stack, "CreateChangeSet")
@@ -486,7 +510,7 @@ def _create_change_set(original):
             return change_set_id, stack_id
         if change_set_type == "UPDATE":
             _require_stable(self.get_stack(stack_name), "CreateChangeSet")
-        return original(
+        change_set_id, stack_id = original(
             self,
             stack_name,
             change_set_name,
@@ -498,6 +522,13 @@ def _create_change_set(original):
             tags,
             role_arn,
         )
+        change_set = self.change_sets[change_set_id]
+        missing = missing_import(self, Stack.parse_template(template))
+        if missing and change_set.status != "FAILED":
+            # CloudFormation fails the change set itself: there is nothing it could execute.
+            change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
+            change_set.status_reason = f"No export named {missing} found"
+        return change_set_id, stack_id
 
     return create_change_set
 
@@ -514,7 +545,8 @@ def _diff(self: ChangeSet) -> list[ChangeView]:
 def _find_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None) -> ChangeSet:
     if change_set_name in backend.change_sets:
         return backend.change_sets[change_set_name]
-    for change_set in backend.change_sets.values():
+    # By name: the stack's latest change set of that name (an executed one gives its name up).
+    for change_set in reversed(list(backend.change_sets.values())):
         if change_set.change_set_name == change_set_name and stack_name in (
             None,
             change_set.stack_name,
@@ -522,6 +554,16 @@ def _find_change_set(backend: CloudFormationBackend, change_set_name: str, stack
         ):
             return change_set
     raise ValidationError(message=f"ChangeSet [{change_set_name}] does not exist")
+
+
+def _refuse_duplicate_name(backend: CloudFormationBackend, stack_name: str, change_set_name: str) -> None:
+    for change_set in backend.change_sets.values():
+        if (
+            change_set.change_set_name == change_set_name
+            and stack_name in (change_set.stack_name, change_set.stack_id)
+            and not (change_set.execution_status or "").startswith("EXECUTE_")
+        ):
+            raise AlreadyExistsException(f"ChangeSet {change_set_name} already exists")
 
 
 def _execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:

@@ -327,3 +327,22 @@ def test_an_import_change_set_adopts_an_existing_resource(aws):
     other = {"Resources": {"U": table("u"), "Outside": table("outside", DeletionPolicy="Retain")}}
     with pytest.raises(cfn.exceptions.ClientError, match="already belongs to stack S"):
         change_set(cfn, "Other", other, name="steal", kind="IMPORT", ResourcesToImport=to_import)
+
+
+def test_a_change_set_name_is_unique_per_stack_until_executed(aws):
+    cfn = aws("cloudformation")
+    cfn.create_stack(StackName="S", TemplateBody=json.dumps({"Resources": {"T": table("t")}}))
+    change_set(cfn, "S", {"Resources": {"T": table("t"), "U": table("u")}})
+    with pytest.raises(cfn.exceptions.AlreadyExistsException, match="ChangeSet next already exists"):
+        change_set(cfn, "S", {"Resources": {"T": table("t"), "V": table("v")}})
+    cfn.execute_change_set(StackName="S", ChangeSetName="next")
+    again = change_set(cfn, "S", {"Resources": {"T": table("t")}})  # the executed one gave its name up
+    assert changes_by_id(again)["U"]["Action"] == "Remove"
+
+
+def test_a_change_set_importing_an_export_nobody_has_fails(aws):
+    cfn = aws("cloudformation")
+    cfn.create_stack(StackName="S", TemplateBody=json.dumps({"Resources": {"T": table("t")}}))
+    described = change_set(cfn, "S", {"Resources": {"T": table("t"), "Q": queue({"Fn::ImportValue": "Nope:X"})}})
+    assert (described["Status"], described["ExecutionStatus"]) == ("FAILED", "UNAVAILABLE")
+    assert described["StatusReason"] == "No export named Nope:X found"
