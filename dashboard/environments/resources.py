@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from dashboard.aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
 from dashboard.health_route import fetch_health
@@ -12,6 +13,53 @@ from dashboard.models import Environment, Step
 from dashboard.runbook.steps.decommission_aurora import STEP as DECOMMISSION_AURORA
 
 HEALTH_URL_TIMEOUT = 5
+
+# StackResourceDriftStatus values that mean the resource differs from its template.
+DRIFTED_RESOURCE = {"MODIFIED", "DELETED"}
+
+
+@dataclass(frozen=True)
+class StackResource:
+    """One row of a stack's Resources tab (ListStackResources)."""
+
+    logical_id: str
+    type: str
+    physical_id: str
+    status: str
+    status_reason: str = ""
+    drift: str = ""  # StackResourceDriftStatus: NOT_CHECKED until a drift detection covers the resource
+    drift_checked: str = ""
+
+    @property
+    def status_class(self) -> str:
+        """The row's colour, as the resource rows have it: failed is bad, in progress is a warning."""
+        if self.status.endswith("_FAILED") or self.drift in DRIFTED_RESOURCE:
+            return "bad"
+        if self.status.endswith("_IN_PROGRESS"):
+            return "warn"
+        return "ok"
+
+
+@dataclass(frozen=True)
+class StackResources:
+    """A stack's resources, every page of ListStackResources; or why they could not be listed."""
+
+    items: tuple[StackResource, ...] = ()
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def drift_checked(self) -> bool:
+        """Some resource has been covered by a drift detection: worth a drift column."""
+        return any(item.drift and item.drift != "NOT_CHECKED" for item in self.items)
+
+    @property
+    def drifted(self) -> int:
+        return sum(item.drift in DRIFTED_RESOURCE for item in self.items)
+
+    @property
+    def failed(self) -> int:
+        return sum(item.status.endswith("_FAILED") for item in self.items)
 
 
 @dataclass(frozen=True)
@@ -23,6 +71,7 @@ class ResourceState:
     details: dict[str, str] = field(default_factory=dict)
     error_code: str = ""
     error_message: str = ""
+    stack_resources: StackResources | None = None  # CloudFormation stacks only, once the stack was read
 
     @property
     def detail_pairs(self) -> list[tuple[str, str]]:
@@ -31,7 +80,9 @@ class ResourceState:
 
     @property
     def healthy(self) -> bool:
-        return bool(self.exists) and not self.error_code and self.state in HEALTHY_STATES
+        # A stack that drifted from its template is at rest but no longer what was deployed: not healthy.
+        drifted = self.details.get("drift") == "DRIFTED"
+        return bool(self.exists) and not self.error_code and self.state in HEALTHY_STATES and not drifted
 
     @property
     def retired(self) -> bool:
@@ -105,12 +156,55 @@ def _is_not_found(message: str) -> bool:
 def _stack(cfn, name: str) -> ResourceState:
     def read() -> ResourceState:
         stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        details = {"last updated": str(stack.get("LastUpdatedTime") or stack.get("CreationTime") or "")}
+        details = {"last updated": _when(stack.get("LastUpdatedTime") or stack.get("CreationTime"))}
         if stack.get("StackStatusReason"):
             details["reason"] = stack["StackStatusReason"]
-        return ResourceState("CloudFormation stack", name, True, stack["StackStatus"], details)
+        drift = stack.get("DriftInformation") or {}
+        if drift.get("StackDriftStatus"):
+            details["drift"] = drift["StackDriftStatus"]
+        if drift.get("LastCheckTimestamp"):
+            details["drift checked"] = _when(drift["LastCheckTimestamp"])
+        resources = _stack_resources(cfn, name)
+        return ResourceState(
+            "CloudFormation stack", name, True, stack["StackStatus"], details, stack_resources=resources
+        )
 
     return _guarded("CloudFormation stack", name, read)
+
+
+def _stack_resources(cfn, stack: str) -> StackResources:
+    """Every page of ListStackResources, sorted by type then logical id; a failure is kept, never raised,
+    so the stack's own row still shows."""
+    try:
+        items = [
+            _stack_resource(summary)
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack)
+            for summary in page.get("StackResourceSummaries") or []
+        ]
+    except AWS_EXCEPTIONS as exc:
+        error = describe_error(exc)
+        return StackResources(error_code=error.code, error_message=error.message)
+    return StackResources(tuple(sorted(items, key=lambda item: (item.type, item.logical_id))))
+
+
+def _stack_resource(summary: dict) -> StackResource:
+    drift = summary.get("DriftInformation") or {}
+    return StackResource(
+        logical_id=summary.get("LogicalResourceId", ""),
+        type=summary.get("ResourceType", ""),
+        physical_id=summary.get("PhysicalResourceId", ""),
+        status=summary.get("ResourceStatus", ""),
+        status_reason=summary.get("ResourceStatusReason", ""),
+        drift=drift.get("StackResourceDriftStatus", ""),
+        drift_checked=_when(drift.get("LastCheckTimestamp")),
+    )
+
+
+def _when(value: datetime | str | None) -> str:
+    """An AWS timestamp as the page shows times: UTC, to the second."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value or "")
 
 
 def _lambda(lam, name: str) -> ResourceState:
