@@ -523,7 +523,20 @@ def _create_change_set(original):
             role_arn,
         )
         change_set = self.change_sets[change_set_id]
-        missing = missing_import(self, Stack.parse_template(template))
+        new_template = Stack.parse_template(template)
+        stack = self.stacks[stack_id]
+        if (
+            change_set_type == "UPDATE"
+            and not change_set.changes
+            and (stack.template_dict or {}).get("Outputs") == new_template.get("Outputs")
+            and change_set.status != "FAILED"
+        ):
+            # moto compares raw parameter maps, so a UsePreviousValue it resolved looked like a change.
+            change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
+            change_set.status_reason = (
+                "The submitted information didn't contain changes. Submit different information to create a change set."
+            )
+        missing = missing_import(self, new_template)
         if missing and change_set.status != "FAILED":
             # CloudFormation fails the change set itself: there is nothing it could execute.
             change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
