@@ -11,6 +11,8 @@ from dashboard.aws import AWS_EXCEPTIONS, boto3_session, client, describe_error
 from dashboard.health_route import fetch_health
 from dashboard.models import Environment, Step
 from dashboard.runbook.steps.decommission_aurora import STEP as DECOMMISSION_AURORA
+from dashboard.stacks import ownership
+from dashboard.stacks.ownership import Mode, Owned
 
 HEALTH_URL_TIMEOUT = 5
 
@@ -109,6 +111,30 @@ NOT_FOUND_CODES = {
     "DBClusterNotFoundFault",
     "ValidationError",  # CloudFormation: "Stack with id X does not exist"
 }
+
+
+@dataclass(frozen=True)
+class OwnershipView:
+    """Which runbook the environment's stacks call for (dashboard.stacks.ownership), or why it is unknown."""
+
+    mode: Mode | None
+    unknown: str = ""
+
+
+def runbook_mode(environment: Environment, resources: list[ResourceState]) -> OwnershipView:
+    """From the stack rows already read for the page: no further AWS call."""
+    owned: dict[tuple[str, str], Owned] = {}
+    for row in resources:
+        if row.kind != "CloudFormation stack":
+            continue
+        listing = row.stack_resources
+        if listing is None or listing.error_code:
+            reason = listing.error_message if listing else (row.error_message or "it could not be read")
+            return OwnershipView(None, f"the resources of {row.name} could not be listed: {reason}")
+        for item in listing.items:
+            if item.physical_id and item.status != "DELETE_COMPLETE":
+                owned[(item.type, item.physical_id)] = Owned(row.name, item.logical_id, item.type, item.physical_id)
+    return OwnershipView(ownership.runbook_mode(environment, owned))
 
 
 def environment_resources(environment: Environment) -> list[ResourceState]:

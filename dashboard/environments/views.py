@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from dashboard import roles
 from dashboard.access import environment_for_viewer
 from dashboard.aws import AWS_EXCEPTIONS, describe_error
-from dashboard.environments.resources import environment_resources
+from dashboard.environments.resources import environment_resources, runbook_mode
 from dashboard.models import Environment
 
 
@@ -44,6 +44,7 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         and apps.is_installed("infra.sandbox")
         and bool(settings.SANDBOX_CONTROL_URL and environment.aws_endpoint_url),
         "resources": resources,
+        "ownership": runbook_mode(environment, resources) if not error else None,
         "error": error,
         "checked_in_ms": round((time.monotonic() - started) * 1000),
     }
