@@ -3,7 +3,8 @@
 To the client it speaks PostgreSQL's startup protocol as DSQL does: no TLS here (the sandbox answers
 SSLRequest with 'N', so the environment uses sslmode=disable), a cleartext password that must be a valid
 IAM auth token for an ACTIVE cluster in the sandbox account (`dsql_token.check_token`). After that it
-opens a trust-auth session on the local PostgreSQL as the stand-in role and database, and relays bytes.
+opens a trust-auth session on the local PostgreSQL as the stand-in role and database, and relays the
+session's messages through `dsql_session`, which refuses what DSQL refuses before it reaches PostgreSQL.
 The DSQL fault switches (refuse, latency) act here, before any byte is answered.
 """
 
@@ -16,11 +17,14 @@ import threading
 from collections.abc import Callable
 
 import boto3
+import psycopg
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from psycopg import sql
 
 from infra.sandbox import pg
 from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from infra.sandbox.dsql_session import SYS_SCHEMA, Session, relay
 from infra.sandbox.dsql_token import Refusal, check_token
 from infra.sandbox.faults import FaultSwitches
 
@@ -35,9 +39,12 @@ MAX_STARTUP = 10_000  # the server's own limit for a startup packet
 
 
 def ensure_database(config: SandboxConfig) -> None:
-    """The one database that stands in for every DSQL cluster, owned by the role sessions run as."""
+    """The one database that stands in for every DSQL cluster, owned by the role sessions run as, with
+    DSQL's `sys` schema (`sys.jobs`, `sys.wait_for_job`) and the sandbox's `sys.index_build` in it."""
     pg.ensure_role(config, config.dsql_upstream_user)
     pg.ensure_database(config, config.dsql_database, config.dsql_upstream_user)
+    with psycopg.connect(**config.pg_params(config.dsql_database)) as conn:
+        conn.execute(sql.SQL(SYS_SCHEMA).format(owner=sql.Identifier(config.dsql_upstream_user)))
 
 
 def drop_database(config: SandboxConfig) -> None:
@@ -186,7 +193,7 @@ class DsqlProxy:
                 return
             writer.write(kind + struct.pack("!i", len(body) + 4) + body)
             await writer.drain()
-            await _relay(reader, writer, up_reader, upstream)
+            await relay(Session(), reader, writer, up_reader, upstream)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass  # the client or the server went away: nothing to answer
         finally:
@@ -243,20 +250,3 @@ def _startup_message(params: dict[str, str]) -> bytes:
     body = struct.pack("!i", PROTOCOL_3)
     body += b"".join(key.encode() + b"\0" + value.encode() + b"\0" for key, value in params.items()) + b"\0"
     return struct.pack("!i", len(body) + 4) + body
-
-
-async def _relay(
-    client_reader: asyncio.StreamReader,
-    client_writer: asyncio.StreamWriter,
-    server_reader: asyncio.StreamReader,
-    server_writer: asyncio.StreamWriter,
-) -> None:
-    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        finally:
-            sink.close()
-
-    await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer), return_exceptions=True)
