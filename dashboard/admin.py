@@ -58,6 +58,7 @@ class EnvironmentAdmin(VelaModelAdmin):
                 ]
             },
         ),
+        ("Changes through CloudFormation", {"fields": ["stack_changes", "cloudformation_role_arn"]}),
         ("Aurora connection", {"fields": ["aurora_database", "aurora_sslmode", "aurora_host_override"]}),
         (
             "DSQL connection",

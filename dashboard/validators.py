@@ -45,3 +45,25 @@ def validate_region(value: str) -> None:
         raise ValidationError(f"“{value}” is not an AWS region name (expected a name like us-east-1).", code="invalid")
     if value not in known_regions():
         raise ValidationError(f"“{value}” is not a known AWS region.", code="unknown")
+
+
+# The changes of the change-set runbook (dashboard/runbook/steps/stack_change.py), each from a template
+# (an S3 HTTPS URL of a `cdk synth` template) or a change set the team's CI prepared on the stack.
+STACK_CHANGE_PURPOSES = ("add_dsql", "point_lambda", "drop_aurora_api", "remove_aurora")
+_CHANGE_SET_NAME = re.compile(r"\A[A-Za-z][-A-Za-z0-9]{0,127}\Z")
+_TEMPLATE_URL = re.compile(r"\Ahttps://[A-Za-z0-9.-]+(:[0-9]+)?/[!-~]{1,1000}\Z")
+
+
+def validate_stack_changes(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Give an object: {purpose: {"template_url": …} or {"change_set": …}}.')
+    for purpose, source in value.items():
+        if purpose not in STACK_CHANGE_PURPOSES:
+            raise ValidationError(f"Unknown change {purpose!r}: use {', '.join(STACK_CHANGE_PURPOSES)}.")
+        if not isinstance(source, dict) or len(source) != 1 or not set(source) <= {"template_url", "change_set"}:
+            raise ValidationError(f"{purpose}: give exactly one of template_url or change_set.")
+        url, name = source.get("template_url"), source.get("change_set")
+        if url is not None and not (isinstance(url, str) and _TEMPLATE_URL.match(url)):
+            raise ValidationError(f"{purpose}: template_url must be an https URL of the template (e.g. in S3).")
+        if name is not None and not (isinstance(name, str) and _CHANGE_SET_NAME.match(name)):
+            raise ValidationError(f"{purpose}: change_set must be a change-set name (letters, digits, hyphens).")

@@ -84,7 +84,30 @@ def environment(db):
         lambda_function_name="vela-api",
         aurora_cluster_identifier="vela-aurora",
         dynamodb_tables=["vela-users"],
+        # No stack named: the direct-API runbook, chosen without asking AWS (these tests reach no AWS).
+        cloudformation_stacks=[],
     )
+
+
+@pytest.fixture
+def fresh_direct_sandbox_environment(sandbox, db):
+    """The sandbox account as seeded, then released from its stacks (every resource retained, the stacks
+    deleted): an environment whose resources no stack owns, migrated by the direct-API runbook."""
+    from infra.sandbox import stacks
+    from infra.sandbox.seed import _client, seed_account
+
+    sandbox.moto.reset()
+    sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
+    sandbox.account = seed_account(sandbox.config)
+    stacks.release(sandbox.config, lambda service: _client(sandbox.config, service))
+    environment = sandbox.seed_environment()
+    environment.cloudformation_stacks = []
+    environment.save(update_fields=["cloudformation_stacks"])
+    yield environment
+    # The other tests expect Vela as its stacks hold it.
+    sandbox.moto.reset()
+    sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
+    sandbox.account = seed_account(sandbox.config)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from dashboard.validators import (
     resource_name_validator,
     role_arn_validator,
     validate_region,
+    validate_stack_changes,
 )
 
 
@@ -63,6 +64,21 @@ class Environment(models.Model):
         default=default_stacks,
         blank=True,
         help_text="Comma-separated CloudFormation stack names.",
+    )
+    cloudformation_role_arn = models.CharField(
+        "CloudFormation service role ARN",
+        max_length=2048,
+        blank=True,
+        validators=[role_arn_validator],
+        help_text="The role CloudFormation uses for the change sets VelaOps creates (passed with iam:PassRole).",
+    )
+    stack_changes = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_stack_changes],
+        help_text='Where each change of the change-set runbook comes from, e.g. {"add_dsql": {"template_url": '
+        '"https://…/DatabaseStack.template.json"}, "point_lambda": {"change_set": "ci-prepared"}}; changes: '
+        "add_dsql, point_lambda, drop_aurora_api, remove_aurora.",
     )
     lambda_function_name = models.CharField(
         "API Lambda function", max_length=140, blank=True, validators=[resource_name_validator]

@@ -17,7 +17,7 @@ from django.db.models import Prefetch
 
 from dashboard import roles
 from dashboard.models import Approval, Attempt, MigrationRun, Step
-from dashboard.runbook import RUNBOOK_VERSION, step_definition
+from dashboard.runbook import RUNBOOKS, step_definition
 from dashboard.runbook.definition import StepDefinition
 
 RUNNABLE_STATES = {Step.State.PENDING, Step.State.FAILED, Step.State.ROLLED_BACK}
@@ -109,9 +109,10 @@ def decide(migration: MigrationRun, steps: list[Step], user: AbstractBaseUser) -
         common = "You need the operator role to act on a migration."
     elif migration.status != MigrationRun.Status.OPEN:
         common = f"The migration is {migration.status}."
-    elif migration.runbook_version != RUNBOOK_VERSION:
+    elif migration.runbook_version not in RUNBOOKS:
         common = (
-            f"This migration follows runbook {migration.runbook_version}; this VelaOps runs {RUNBOOK_VERSION}. "
+            f"This migration follows runbook {migration.runbook_version}; this VelaOps runs "
+            f"{', '.join(RUNBOOKS)}. "
             "Its history stays readable, but it can no longer act: abandon it and start a new one."
         )
     else:

@@ -137,7 +137,11 @@ class StepContext:
             what=f"logging attempt {self.attempt.pk}",
         )
 
-    def output_of(self, step_key: str) -> dict[str, Any]:
-        """Outputs of an earlier step of this migration (its latest successful run)."""
-        step = self.migration.steps.get(key=step_key)
-        return step.outputs or {}
+    def output_of(self, *step_keys: str) -> dict[str, Any]:
+        """Outputs of an earlier step of this migration (its latest successful run): the first of `step_keys`
+        this migration's runbook has (the direct and the change-set runbooks name some steps differently)."""
+        for key in step_keys:
+            step = self.migration.steps.filter(key=key).first()
+            if step is not None:
+                return step.outputs or {}
+        return {}

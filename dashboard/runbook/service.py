@@ -18,10 +18,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from dashboard import queue, roles
+from dashboard.aws import AWS_EXCEPTIONS, client, describe_error
 from dashboard.models import Approval, Attempt, AuditEvent, Environment, MigrationRun, Step
-from dashboard.runbook import RUNBOOK_VERSION, STEPS, actions
+from dashboard.runbook import Runbook, actions, runbook_for_mode
 from dashboard.runbook.actions import Offer
 from dashboard.runbook.context import StepContext
+from dashboard.stacks import ownership
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +37,34 @@ class ActionRefused(Exception):
 # --- people's actions ------------------------------------------------------------------------------
 
 
+def choose_runbook(environment: Environment) -> tuple[Runbook, str]:
+    """The runbook the environment's stacks call for, and why: CloudFormation owns what it owns."""
+    if not environment.cloudformation_stacks:
+        return runbook_for_mode(ownership.DIRECT_MODE), "the environment names no CloudFormation stack"
+    try:
+        owned = ownership.owned_resources(client(environment, "cloudformation"), environment.cloudformation_stacks)
+    except AWS_EXCEPTIONS as exc:
+        raise ActionRefused(
+            f"VelaOps cannot tell which runbook applies: the stacks' resources could not be listed "
+            f"({describe_error(exc)})."
+        ) from None
+    mode = ownership.runbook_mode(environment, owned)
+    return runbook_for_mode(mode.name), mode.reason
+
+
 def migration_start(*, environment: Environment, user: AbstractBaseUser, source_address: str | None) -> MigrationRun:
     _require(roles.can_operate(user), "You need the operator role to start a migration.")
+    runbook, why = choose_runbook(environment)
     try:
         with transaction.atomic():
             migration = MigrationRun.objects.create(
-                environment=environment, runbook_version=RUNBOOK_VERSION, started_by=user
+                environment=environment, runbook_version=runbook.version, started_by=user
             )
             Step.objects.bulk_create(
                 Step(migration=migration, position=index, key=definition.key, title=definition.title)
-                for index, definition in enumerate(STEPS, start=1)
+                for index, definition in enumerate(runbook.steps, start=1)
             )
-            _audit(environment, migration, user, source_address, "migration.start", version=RUNBOOK_VERSION)
+            _audit(environment, migration, user, source_address, "migration.start", version=runbook.version, why=why)
     except IntegrityError:
         raise ActionRefused(f"{environment} already has an open migration; finish or abandon it first.") from None
     return migration

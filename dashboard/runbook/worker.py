@@ -24,7 +24,7 @@ from dashboard.aws import AWS_EXCEPTIONS, describe_error
 from dashboard.db import reconnecting
 from dashboard.models import Attempt, MigrationRun, Step
 from dashboard.redis_client import redis_client, redis_key
-from dashboard.runbook import STEPS, events, step_definition
+from dashboard.runbook import COMPLETE_KEY, events, step_definition
 from dashboard.runbook.context import Cancelled, StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
 from dashboard.runbook.service import RUN_ATTEMPT_TASK, ActionRefused, lock_migration
@@ -193,7 +193,7 @@ def _apply_to_step(attempt: Attempt, status: str, outputs: dict) -> None:
     if attempt.action == Attempt.Action.RUN:
         if status == Attempt.Status.SUCCEEDED:
             Step.objects.filter(pk=step.pk).update(state=Step.State.SUCCEEDED, outputs=outputs)
-            if step.key == STEPS[-1].key:
+            if step.key == COMPLETE_KEY:
                 MigrationRun.objects.filter(pk=attempt.migration_id, status=MigrationRun.Status.OPEN).update(
                     status=MigrationRun.Status.COMPLETED, finished_at=timezone.now(), summary=outputs
                 )

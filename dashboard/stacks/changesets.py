@@ -96,6 +96,10 @@ def prepare(
         log(f"using change set {source.change_set} prepared on {stack}")
     else:
         described = _describe(cfn, stack, name)
+        if described is not None and described.get("ExecutionStatus") in ("EXECUTE_FAILED", "OBSOLETE"):
+            log(f"change set {name} was {described['ExecutionStatus']}; making it again")
+            cfn.delete_change_set(StackName=stack, ChangeSetName=name)
+            described = None
         if described is not None and described.get("Status") == "FAILED" and not is_empty(described):
             log(f"change set {name} failed before ({described.get('StatusReason')}); making it again")
             cfn.delete_change_set(StackName=stack, ChangeSetName=name)

@@ -138,6 +138,8 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
         "role_arn": "",
         "aws_endpoint_url": config.moto_url,
         "cloudformation_stacks": list(STACKS),
+        # The change-set runbook's ready choices: r1 and r2 of Vela's CDK app, published to the asset bucket.
+        "stack_changes": stacks.stack_changes(config, lambda service: _client(config, service)),
         "lambda_function_name": LAMBDA_FUNCTION,
         "api_health_url": config.health_url,
         "aurora_cluster_identifier": AURORA_CLUSTER,

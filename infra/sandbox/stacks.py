@@ -158,3 +158,43 @@ def wait_for_stack(cfn: Any, stack: str, timeout: float = 60) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{stack} still {status} after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+# What each change of VelaOps's change-set runbook deploys in the sandbox (Environment.stack_changes).
+CHANGES = {
+    "add_dsql": ("r1", "DatabaseStack"),
+    "point_lambda": ("r1", "ApiStack"),
+    "drop_aurora_api": ("r2", "ApiStack"),
+    "remove_aurora": ("r2", "DatabaseStack"),
+}
+
+
+def stack_changes(config: SandboxConfig, client) -> dict[str, dict[str, str]]:
+    """The r1/r2 templates in the asset bucket, as a team's CI would publish them: the environment's ready choices."""
+    return {
+        purpose: {"template_url": upload(config, client, revision, stack)}
+        for purpose, (revision, stack) in CHANGES.items()
+    }
+
+
+def release(config: SandboxConfig, client) -> None:
+    """An account whose resources no stack owns (for the direct-API runbook): every resource of each stack
+    marked Retain, then the stack deleted — ApiStack first, since it imports DatabaseStack's exports."""
+    cfn = client("cloudformation")
+    for stack in reversed(STACKS):
+        if not stack_exists(cfn, stack):
+            continue
+        body = cfn.get_template(StackName=stack)["TemplateBody"]
+        template = json.loads(body) if isinstance(body, str) else body
+        for resource in template["Resources"].values():
+            resource["DeletionPolicy"] = "Retain"
+        cfn.update_stack(
+            StackName=stack,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": "BootstrapVersion", "UsePreviousValue": True}],
+            Capabilities=CAPABILITIES,
+        )
+        wait_for_stack(cfn, stack)
+        cfn.delete_stack(StackName=stack)
+        if stack_exists(cfn, stack):
+            raise RuntimeError(f"{stack} was not deleted: {cfn.describe_stacks(StackName=stack)['Stacks'][0]}")

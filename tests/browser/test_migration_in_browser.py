@@ -4,15 +4,15 @@ step in Debian's Chromium (Playwright), saving a screenshot at each stage under 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from dashboard.runbook import STEPS, service
+from dashboard.runbook import DIRECT, service
 from tests.browser.screenshots import shot
 from velaops.celery import app
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_log_in_and_click_through_the_whole_migration(page, fresh_sandbox_environment, operator):
-    environment = fresh_sandbox_environment
+def test_log_in_and_click_through_the_whole_migration(page, fresh_direct_sandbox_environment, operator):
+    environment = fresh_direct_sandbox_environment
     page.goto(f"/environments/{environment.slug}/")
     assert "/login/" in page.url
     page.fill("input[name=username]", operator.username)
@@ -38,7 +38,7 @@ def test_log_in_and_click_through_the_whole_migration(page, fresh_sandbox_enviro
     page.locator("#audit tr.refused", has_text="10.9.8.7").wait_for(timeout=15_000)
 
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
-        for number, definition in enumerate(STEPS, start=1):
+        for number, definition in enumerate(DIRECT.steps, start=1):
             row = page.locator(f"tr[data-step={definition.key}]")
             if definition.destructive:
                 row.locator("input[name=confirmation]").fill(environment.aurora_cluster_identifier)
@@ -51,7 +51,7 @@ def test_log_in_and_click_through_the_whole_migration(page, fresh_sandbox_enviro
     page.wait_for_selector("text=Migration completed")
     # Swapped live with the steps: no Abandon on a completed migration, the steps' audit events are there.
     page.locator("#abandon").wait_for(state="detached", timeout=10_000)
-    assert page.locator("#audit tr:not(.refused) td", has_text="step.run").count() == len(STEPS)
+    assert page.locator("#audit tr:not(.refused) td", has_text="step.run").count() == len(DIRECT.steps)
     assert page.locator(".messages li").count() <= 1
     shot(page, "04-migration-completed")
 

@@ -6,11 +6,11 @@ import pytest
 from django.urls import reverse
 
 from dashboard.models import Approval, Attempt, AuditEvent, MigrationRun, Step
-from dashboard.runbook import RUNBOOK_VERSION, STEPS, service
+from dashboard.runbook import DIRECT, service
 from tests.runbook.conftest import mark, step
 
 pytestmark = pytest.mark.django_db
-BEFORE_DECOMMISSION = [s.key for s in STEPS[: [s.key for s in STEPS].index("decommission_aurora")]]
+BEFORE_DECOMMISSION = [s.key for s in DIRECT.steps[: [s.key for s in DIRECT.steps].index("decommission_aurora")]]
 
 
 def request(migration, key, action="run", user=None, **kwargs):
@@ -20,8 +20,8 @@ def request(migration, key, action="run", user=None, **kwargs):
 
 
 def test_a_migration_records_the_runbook_and_its_steps_in_order(migration, operator):
-    assert migration.runbook_version == RUNBOOK_VERSION
-    assert list(migration.steps.values_list("key", flat=True)) == [s.key for s in STEPS]
+    assert migration.runbook_version == DIRECT.version
+    assert list(migration.steps.values_list("key", flat=True)) == [s.key for s in DIRECT.steps]
     assert AuditEvent.objects.get(action="migration.start").user == operator
 
 
@@ -191,7 +191,7 @@ def test_every_offer_is_what_the_service_does(migration, operator, viewer, requi
     migration.environment.requires_approval = requires_approval
     migration.environment.dsql_cluster_identifier = "abc"
     migration.environment.save()
-    keys = [s.key for s in STEPS]
+    keys = [s.key for s in DIRECT.steps]
     mark(migration, *keys[: keys.index("point_lambda") + 1])
     mark(migration, "provision_dsql", state=Step.State.FAILED)
     checked = 0
@@ -203,4 +203,4 @@ def test_every_offer_is_what_the_service_does(migration, operator, viewer, requi
                 expected = offer.refusal or (actions.NEEDS_APPROVAL if offer.awaiting_approval else "")
                 assert answer == expected, (row.step.key, offer)
                 checked += 1
-    assert checked == 2 * 3 * len(STEPS)
+    assert checked == 2 * 3 * len(DIRECT.steps)

@@ -110,8 +110,10 @@ def test_the_heartbeat_survives_a_dropped_connection(queued_attempt, monkeypatch
         heartbeat.join(timeout=5)
 
 
-def test_a_running_step_in_a_real_worker_rides_out_dropped_connections(fresh_sandbox_environment, sandbox, operator):
-    environment = fresh_sandbox_environment
+def test_a_running_step_in_a_real_worker_rides_out_dropped_connections(
+    fresh_direct_sandbox_environment, sandbox, operator
+):
+    environment = fresh_direct_sandbox_environment
     sandbox.moto.configure(40)  # CREATING for 40 s: heartbeats and state polls go on through the drops
     migration = service.migration_start(environment=environment, user=operator, source_address=None)
     mark(migration, "preflight_stacks", "preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora")

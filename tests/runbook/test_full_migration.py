@@ -8,7 +8,7 @@ from celery.contrib.testing.worker import start_worker
 from dashboard.health_route import fetch_health
 from dashboard.models import Attempt
 from dashboard.monitoring.probes import run_probe
-from dashboard.runbook import STEPS, service
+from dashboard.runbook import DIRECT, service
 from tests.runbook.conftest import step
 from tests.runbook.test_worker import wait_finished
 from velaops.celery import app
@@ -41,12 +41,12 @@ def tables_snapshot(environment):
     }
 
 
-def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environment, operator):
-    environment = fresh_sandbox_environment
+def test_the_whole_migration_then_its_rollbacks(worker, fresh_direct_sandbox_environment, operator):
+    environment = fresh_direct_sandbox_environment
     dynamodb_before = tables_snapshot(environment)
     migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
 
-    for definition in STEPS:
+    for definition in DIRECT.steps:
         confirmation = environment.aurora_cluster_identifier if definition.destructive else ""
         attempt = act(migration, definition.key, operator, confirmation=confirmation)
         assert attempt.status == "succeeded", (
@@ -95,8 +95,8 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_sandbox_environmen
     assert step(migration, "provision_dsql").attempts.get().outputs["aws_request_ids"]
 
 
-def test_rollbacks_undo_what_they_claim(worker, fresh_sandbox_environment, operator):
-    environment = fresh_sandbox_environment
+def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment, operator):
+    environment = fresh_direct_sandbox_environment
     migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
     for key in (
         "preflight_stacks",

@@ -8,12 +8,12 @@ import pytest
 from django.urls import reverse
 
 from dashboard.models import AuditEvent, MigrationRun, Step
-from dashboard.runbook import STEPS, service
+from dashboard.runbook import DIRECT, service
 from tests.runbook.conftest import mark, step
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
-BEFORE_DECOMMISSION = [s.key for s in STEPS[: [s.key for s in STEPS].index("decommission_aurora")]]
+BEFORE_DECOMMISSION = [s.key for s in DIRECT.steps[: [s.key for s in DIRECT.steps].index("decommission_aurora")]]
 ABANDON = "Abandon this migration"
 
 
@@ -40,7 +40,7 @@ def test_a_completed_migration_offers_no_abandon_even_in_the_poll(client, migrat
     html = page(client, operator, migration, **HTMX)
     assert ABANDON in html
     version = re.search(r"\?v=([0-9a-f]+)", html).group(1)
-    mark(migration, *[s.key for s in STEPS])
+    mark(migration, *[s.key for s in DIRECT.steps])
     MigrationRun.objects.filter(pk=migration.pk).update(status=MigrationRun.Status.COMPLETED)
     polled = client.get(f"{migration.get_absolute_url()}?v={version}", headers=HTMX)
     assert polled.status_code == 200
@@ -87,7 +87,7 @@ def test_an_htmx_action_shows_its_message_once_in_the_swap(client, migration, op
 
 def test_the_rollback_confirmation_shows_the_whole_name(client, migration, operator):
     name = "vela-dsql-cluster-with-a-rather-long-identifier-0123456789"
-    mark(migration, *[s.key for s in STEPS][: [s.key for s in STEPS].index("provision_dsql")])
+    mark(migration, *[s.key for s in DIRECT.steps][: [s.key for s in DIRECT.steps].index("provision_dsql")])
     Step.objects.filter(migration=migration, key="provision_dsql").update(
         state=Step.State.SUCCEEDED, outputs={"identifier": name}
     )

@@ -55,8 +55,12 @@ def test_run_with_the_broker_away_answers_within_seconds_and_records_not_started
     assert (retry.number, retry.status) == (2, "queued") and retry.enqueued_at
 
 
-def test_the_sweep_sends_again_a_queued_attempt_whose_message_was_lost(fresh_sandbox_environment, operator, own_redis):
-    migration = service.migration_start(environment=fresh_sandbox_environment, user=operator, source_address=None)
+def test_the_sweep_sends_again_a_queued_attempt_whose_message_was_lost(
+    fresh_direct_sandbox_environment, operator, own_redis
+):
+    migration = service.migration_start(
+        environment=fresh_direct_sandbox_environment, user=operator, source_address=None
+    )
     with publishing_to(own_redis.url):
         attempt = service.attempt_request(
             step=step(migration, "preflight_stacks"), action="run", user=operator, source_address=None
@@ -125,9 +129,9 @@ def test_long_ranges_of_the_target_page_answer_with_the_cache_away(
 # The default worker of make run and the compose file (prefork) and the probes worker (threads).
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_a_worker_waits_out_a_broker_outage_while_it_holds_a_message(
-    pool, fresh_sandbox_environment, sandbox, operator, own_redis
+    pool, fresh_direct_sandbox_environment, sandbox, operator, own_redis
 ):
-    environment = fresh_sandbox_environment
+    environment = fresh_direct_sandbox_environment
     sandbox.moto.configure(12)  # a long CREATING phase: the worker holds the unacknowledged message throughout
     migration = service.migration_start(environment=environment, user=operator, source_address=None)
     mark(migration, "preflight_stacks", "preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora")

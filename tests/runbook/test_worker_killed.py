@@ -30,8 +30,8 @@ def wait_for_log(attempt_id, text, timeout=60):
     raise AssertionError(f"no log line containing {text!r}; status {attempt.status}")
 
 
-def test_sigkill_during_provisioning_then_sweep_then_retry(fresh_sandbox_environment, sandbox, operator):
-    environment = fresh_sandbox_environment
+def test_sigkill_during_provisioning_then_sweep_then_retry(fresh_direct_sandbox_environment, sandbox, operator):
+    environment = fresh_direct_sandbox_environment
     sandbox.moto.configure(20)  # a long CREATING phase to kill the worker in
     migration = service.migration_start(environment=environment, user=operator, source_address=None)
     mark(migration, "preflight_stacks", "preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora")

@@ -4,8 +4,10 @@ from botocore.exceptions import ClientError
 
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.guard import refuse_if_stack_owned
 from dashboard.runbook.steps.names import final_snapshot
 from dashboard.runbook.steps.snapshot_aurora import SnapshotAurora
+from dashboard.stacks import ownership
 
 DELETE_TIMEOUT = 3600
 
@@ -22,6 +24,7 @@ class DecommissionAurora(StepDefinition):
         if cluster is None:
             ctx.log(f"{identifier} is gone already")
         else:
+            refuse_if_stack_owned(ctx, ownership.AURORA, identifier, f"delete {identifier}")
             if cluster.get("DeletionProtection"):
                 rds.modify_db_cluster(DBClusterIdentifier=identifier, DeletionProtection=False, ApplyImmediately=True)
                 ctx.log(f"deletion protection of {identifier} turned off")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.guard import refuse_if_stack_owned
+from dashboard.stacks import ownership
 
 UPDATE_TIMEOUT = 300
 # Only these variables are written, saved and restored: the Lambda's other variables may hold
@@ -30,6 +32,7 @@ def wait_for_update(ctx: StepContext, function: str) -> None:
 
 def set_dsql_variables(ctx: StepContext, function: str, wanted: dict[str, str | None]) -> bool:
     """Write `wanted` (None removes a variable) keeping every other variable; False if already so."""
+    refuse_if_stack_owned(ctx, ownership.LAMBDA, function, f"change the variables of {function}")
     configuration = ctx.aws("lambda").get_function_configuration(FunctionName=function)
     variables = dict((configuration.get("Environment") or {}).get("Variables") or {})
     merged = {**variables, **{k: v for k, v in wanted.items() if v is not None}}

@@ -5,7 +5,9 @@ from botocore.exceptions import ClientError
 from dashboard.dsql import cluster_endpoint
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps.guard import refuse_if_stack_owned
 from dashboard.runbook.steps.names import dsql_client_token, dsql_tags
+from dashboard.stacks import ownership
 
 ACTIVE_TIMEOUT = 1800
 GONE = {"DELETING", "DELETED", "FAILED"}
@@ -21,6 +23,13 @@ class ProvisionDsql(StepDefinition):
         if cluster:
             ctx.log(f"cluster {cluster['identifier']} of this migration exists already ({cluster['status']})")
         else:
+            # Where the stacks own the database, DSQL comes through them (or their next deploy adds a second).
+            refuse_if_stack_owned(
+                ctx,
+                ownership.AURORA,
+                ctx.environment.aurora_cluster_identifier,
+                "create a DSQL cluster beside the stacks",
+            )
             cluster = dsql.create_cluster(
                 deletionProtectionEnabled=True,
                 tags=dsql_tags(ctx.migration),

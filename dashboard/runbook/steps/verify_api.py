@@ -14,7 +14,7 @@ class VerifyApi(StepDefinition):
         url = ctx.environment.api_health_url
         if not url:
             raise StepFailed("The environment has no API health URL to check.")
-        cluster_arn = ctx.output_of("provision_dsql").get("arn", "")
+        cluster_arn = ctx.output_of("provision_dsql", "execute_add_dsql").get("arn", "")
         last = {}
 
         def reports_new_cluster() -> tuple[bool, str]:
@@ -31,7 +31,7 @@ class VerifyApi(StepDefinition):
         reading = last["reading"]
 
         function = ctx.environment.lambda_function_name
-        before = ctx.output_of("point_lambda").get("vpc")
+        before = ctx.output_of("point_lambda", "execute_point_lambda").get("vpc")
         now = vpc_facts(ctx.aws("lambda").get_function_configuration(FunctionName=function))
         if before is not None and before != now:
             raise StepFailed(

@@ -14,7 +14,7 @@ PROBE_TABLE_DDL = (
 
 class VerifyDsql(StepDefinition):
     def run(self, ctx: StepContext) -> dict:
-        endpoint = ctx.output_of("provision_dsql").get("endpoint") or ctx.environment.dsql_endpoint
+        endpoint = ctx.output_of("provision_dsql", "execute_add_dsql").get("endpoint") or ctx.environment.dsql_endpoint
         if not endpoint:
             raise StepFailed("No DSQL cluster is known: run the provisioning step first.")
         ctx.check_cancel()

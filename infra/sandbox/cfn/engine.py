@@ -342,6 +342,23 @@ def execute(
     _stack_event(stack, f"{operation}_COMPLETE")
 
 
+def _previous_values(stack: Stack, incoming: list[dict[str, Any]]) -> dict[str, Any]:
+    """UpdateStack's parameters: UsePreviousValue takes the previous input, or the previous template's
+    default where the stack was created without one (moto's own lookup fails with a KeyError then)."""
+    slots = (stack.template_dict or {}).get("Parameters") or {}
+    previous = stack.resource_map.input_parameters or {}
+    resolved = {}
+    for item in incoming or []:
+        key = item["ParameterKey"]
+        if item.get("UsePreviousValue"):
+            if key not in previous and "Default" not in (slots.get(key) or {}):
+                raise ValidationError(message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue")
+            resolved[key] = previous.get(key, (slots.get(key) or {}).get("Default"))
+        else:
+            resolved[key] = item.get("ParameterValue")
+    return resolved
+
+
 def _unresolved(stack: Stack, template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
     """Parameters with UsePreviousValue keep the previous *input*: for an SSM-typed parameter (CDK's
     BootstrapVersion) that is the parameter's name, not the value moto resolved it to."""
@@ -637,7 +654,7 @@ def _update_stack(
 ) -> Stack:
     stack = self.get_stack(name)
     _require_stable(stack, "UpdateStack")
-    resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+    resolved = _previous_values(stack, parameters)
     execute(self, stack, template, resolved)
     stack.role_arn = role_arn
     if resolved:
