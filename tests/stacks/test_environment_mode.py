@@ -19,7 +19,7 @@ def test_the_sandbox_page_names_the_owning_stacks(client, viewer, sandbox_enviro
         ("DatabaseStack", "Aurora2CBAB212"),
     }
     page = response.content.decode()
-    assert "Owned by CloudFormation." in page and "ApiFunctionCE271BD4" in page
+    assert "Through CloudFormation." in page and "ApiFunctionCE271BD4" in page
 
 
 def stack_row(name, items=(), error=""):
