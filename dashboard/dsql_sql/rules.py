@@ -276,7 +276,7 @@ RULES: tuple[Rule, ...] = (
         "ddl and dml are not supported in the same transaction",
         "COMMIT the DDL, then write the data in a transaction of its own",
         DDL,
-        "BEGIN; CREATE TABLE c (id int PRIMARY KEY); INSERT INTO c VALUES (1); COMMIT",
+        "BEGIN; CREATE TABLE d (id int PRIMARY KEY); INSERT INTO d VALUES (1); COMMIT",
         accepted="BEGIN; INSERT INTO c VALUES (1); COMMIT",
         wording="observed",
         note=OBSERVED_BY_USERS,
