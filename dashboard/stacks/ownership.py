@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 # The types the runbook touches, and where an environment names each.
 LAMBDA = "AWS::Lambda::Function"
 AURORA = "AWS::RDS::DBCluster"
@@ -42,11 +44,23 @@ def stack_resources(cfn: Any, stack: str) -> list[dict[str, Any]]:
             return summaries
 
 
+def _missing(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", "")
+
+
 def owned_resources(cfn: Any, stacks: Iterable[str]) -> dict[tuple[str, str], Owned]:
-    """(type, physical id) → its owner, for every resource of the given stacks."""
+    """(type, physical id) → its owner, for every resource of the given stacks. A stack that does not exist
+    owns nothing (the preflight step reports it); any other failure to list is raised."""
     owned: dict[tuple[str, str], Owned] = {}
     for stack in stacks:
-        for item in stack_resources(cfn, stack):
+        try:
+            items = stack_resources(cfn, stack)
+        except ClientError as exc:
+            if _missing(exc):
+                continue
+            raise
+        for item in items:
             physical = item.get("PhysicalResourceId") or ""
             if physical and item.get("ResourceStatus") != "DELETE_COMPLETE":
                 owned[(item["ResourceType"], physical)] = Owned(
