@@ -92,6 +92,10 @@ def moto_cluster_status(config: SandboxConfig) -> Callable[[str], str | None]:
 
 
 class DsqlProxy:
+    # DSQL ends a connection at its maximum duration (60 minutes, the cluster quotas' page); the session
+    # is closed without a message, as a connection dropped by the server.
+    session_seconds: float = 3600
+
     def __init__(
         self,
         config: SandboxConfig,
@@ -193,7 +197,10 @@ class DsqlProxy:
                 return
             writer.write(kind + struct.pack("!i", len(body) + 4) + body)
             await writer.drain()
-            await relay(Session(), reader, writer, up_reader, upstream)
+            try:
+                await asyncio.wait_for(relay(Session(), reader, writer, up_reader, upstream), self.session_seconds)
+            except TimeoutError:
+                log.info("DSQL session for user %r reached its %s s limit: closed", user, self.session_seconds)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
             pass  # the client or the server went away: nothing to answer
         finally:
