@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +15,7 @@ from dashboard.access import environment_for_operator, environment_for_viewer, r
 from dashboard.models import Approval, Attempt, AttemptLog, MigrationRun, Step
 from dashboard.params import int_param
 from dashboard.runbook import queries, service
+from dashboard.runbook.change_set_view import change_set_view, page_rows, printed_outputs
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
 from dashboard.runbook.forms import ActionForm
 
@@ -57,10 +59,16 @@ def migration_start(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(migration)
 
 
+def _page(migration: MigrationRun, user: AbstractBaseUser) -> dict:
+    context = queries.migration_page(migration, user)
+    context["step_rows"] = page_rows(context["rows"])  # each step with its change set, if it has one
+    return context
+
+
 @require_GET
 def migration_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     migration = _migration(request, slug, pk)
-    context = queries.migration_page(migration, request.user)
+    context = _page(migration, request.user)
     if request.htmx and not request.htmx.history_restore_request:
         if request.GET.get("v") == context["version"]:
             return HttpResponse(status=204)  # nothing changed: the cheapest possible answer
@@ -70,7 +78,7 @@ def migration_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 def _after_action(request: HttpRequest, migration: MigrationRun) -> HttpResponse:
     if request.htmx:
-        return render(request, "runbook/migration_detail.html#live", queries.migration_page(migration, request.user))
+        return render(request, "runbook/migration_detail.html#live", _page(migration, request.user))
     return redirect(migration)
 
 
@@ -188,6 +196,11 @@ def _attempt_context(migration: MigrationRun, attempt: Attempt, lines: list[Atte
         "attempt": attempt,
         "lines": lines,
         "after": lines[-1].pk if lines else after,
+        "change": change_set_view(
+            attempt.step.key, attempt.outputs, attempt, failed=attempt.status != Attempt.Status.SUCCEEDED
+        ),
+        "outputs": printed_outputs(attempt.outputs),
+        "previous_template_bytes": len(str(attempt.outputs.get("previous_template", "")).encode()),
     }
 
 
