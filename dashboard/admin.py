@@ -34,13 +34,29 @@ class VelaModelAdmin(admin.ModelAdmin):
         return super().get_changelist_instance(request)
 
 
+class StackChangesField(forms.JSONField):
+    """The stack changes as JSON; an empty box is no change configured ({}), and JSON Python cannot read (an
+    integer of thousands of digits raises ValueError, not a decode error) is the same clear error as bad JSON."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return {}
+        try:
+            return super().to_python(value)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": "…"}) from None
+
+
 @admin.register(Environment)
 class EnvironmentAdmin(VelaModelAdmin):
     list_display = ["name", "slug", "region", "account_id", "requires_approval", "aws_endpoint_url"]
     search_fields = ["name", "slug", "account_id"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "updated_at"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"form_class": StackChangesField},
+    }
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "requires_approval"]}),
         ("AWS account", {"fields": ["region", "account_id", "role_arn", "role_external_id", "aws_endpoint_url"]}),
