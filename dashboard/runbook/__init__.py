@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from dashboard.runbook.definition import StepDefinition
 from dashboard.runbook.steps import (
+    adopt_dsql,
     baseline_dynamodb,
     complete,
     decommission_aurora,
@@ -66,6 +67,7 @@ THROUGH_STACKS = Runbook(
         preflight_aurora_empty.STEP,
         baseline_dynamodb.STEP,
         snapshot_aurora.STEP,
+        adopt_dsql.STEP,
         stack_change.REVIEW_ADD_DSQL,
         stack_change.EXECUTE_ADD_DSQL,
         verify_dsql.STEP,

@@ -235,3 +235,61 @@ def test_the_direct_runbook_refuses_to_change_what_a_stack_owns(worker, fresh_sa
     attempt = act(migration, "point_lambda", operator)
     assert attempt.status == "failed"
     assert "vela-api is ApiFunctionCE271BD4 (AWS::Lambda::Function) in stack ApiStack" in attempt.error["message"]
+
+
+def test_an_environment_migrated_the_old_way_is_adopted_not_doubled(worker, fresh_sandbox_environment, operator):  # noqa: F811
+    environment = fresh_sandbox_environment
+    dsql, lam = aws(environment, "dsql"), aws(environment, "lambda")
+    # What the direct-API runbook did here before: a cluster beside the stacks, the Lambda repointed by hand.
+    made = dsql.create_cluster(
+        deletionProtectionEnabled=True, tags={"environment": "sandbox", "migration": "old", "managed-by": "velaops"}
+    )
+    identifier = made["identifier"]
+    while dsql.get_cluster(identifier=identifier)["status"] != "ACTIVE":
+        pass
+    variables = lam.get_function_configuration(FunctionName="vela-api")["Environment"]["Variables"]
+    lam.update_function_configuration(
+        FunctionName="vela-api",
+        Environment={
+            "Variables": {
+                **variables,
+                "DSQL_CLUSTER_ARN": made["arn"],
+                "DSQL_ENDPOINT": f"{identifier}.dsql.us-east-1.on.aws",
+                "DSQL_REGION": "us-east-1",
+            }
+        },
+    )
+    environment.dsql_cluster_identifier = identifier
+    environment.save(update_fields=["dsql_cluster_identifier"])
+
+    migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
+    assert run(migration, "preflight_stacks", operator, environment).status == "succeeded"
+    drifted = run(migration, "preflight_drift", operator, environment)
+    assert drifted.status == "failed" and "/Environment/Variables/DSQL_ENDPOINT ADD" in drifted.error["message"]
+    service.attempt_request(
+        step=step(migration, "preflight_drift"),
+        action="skip",
+        user=operator,
+        source_address="127.0.0.1",
+        reason="the variables set by the earlier direct-API migration; the ApiStack change reconciles them",
+    )
+    keys = [d.key for d in THROUGH_STACKS.steps]
+    for key in keys[keys.index("preflight_aurora_empty") :]:
+        attempt = run(migration, key, operator, environment)
+        assert attempt.status == "succeeded", (key, attempt.error, list(attempt.logs.values_list("message", flat=True)))
+
+    adopted = step(migration, "adopt_dsql").outputs
+    assert {key: adopted[key] for key in ("adopted", "stack", "logical_id")} == {
+        "adopted": identifier,
+        "stack": "DatabaseStack",
+        "logical_id": "DsqlCluster",
+    }
+    # Still the one cluster, now the stack's; the Lambda's variables now come from ApiStack; both in sync.
+    assert [c["identifier"] for c in dsql.list_clusters()["clusters"]] == [identifier]
+    cfn = aws(environment, "cloudformation")
+    owned = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName="DatabaseStack")["StackResourceSummaries"]
+    }
+    assert owned["DsqlCluster"] == identifier
+    assert step(migration, "postcheck_drift").outputs["in_sync"] is True
