@@ -11,8 +11,11 @@ from dashboard.monitoring.rollup import rollup_all
 
 
 def make_environment(slug: str = "reports") -> Environment:
-    """An environment naming no resources, so it has no managed targets besides the test's own."""
-    return Environment.objects.create(name=slug.title(), slug=slug, region="us-east-1", account_id="123456789012")
+    """An environment naming no resources (no stacks either: the direct-API runbook, chosen without asking AWS),
+    so it has no managed targets besides the test's own."""
+    return Environment.objects.create(
+        name=slug.title(), slug=slug, region="us-east-1", account_id="123456789012", cloudformation_stacks=[]
+    )
 
 
 def probe(target: Target, at: datetime, latency: float | None, ok: bool = True, **outcome) -> None:
