@@ -130,7 +130,22 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
     """The VelaOps environment row pointing at the seeded account; created or updated in place."""
     from dashboard.models import Environment  # Django is set up by the caller (manage.py or pytest)
 
-    defaults = {
+    defaults = environment_settings(config, account)
+    environment, _ = Environment.objects.update_or_create(slug=config.environment_slug, defaults=defaults)
+    if environment.dsql_cluster_identifier and not _dsql_cluster_exists(config, environment.dsql_cluster_identifier):
+        # A fresh moto forgot the cluster an earlier rehearsal created: do not point at a ghost.
+        environment.dsql_cluster_identifier = ""
+        environment.save(update_fields=["dsql_cluster_identifier", "updated_at"])
+    # A daily report schedule, alerts to a local mailbox (var/mail under make run), an example report.
+    from infra.sandbox.reports import sandbox_reporting
+
+    sandbox_reporting(environment)
+    return environment
+
+
+def environment_settings(config: SandboxConfig, account: SeededAccount) -> dict[str, Any]:
+    """What the sandbox environment is configured with (the row seed_environment writes)."""
+    return {
         "name": "Sandbox",
         "description": "The offline sandbox: moto, the local PostgreSQL and a stand-in API health route.",
         "region": config.region,
@@ -154,16 +169,6 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
         "dsql_sslmode": "disable",
         "dsql_host_override": config.host,
     }
-    environment, _ = Environment.objects.update_or_create(slug=config.environment_slug, defaults=defaults)
-    if environment.dsql_cluster_identifier and not _dsql_cluster_exists(config, environment.dsql_cluster_identifier):
-        # A fresh moto forgot the cluster an earlier rehearsal created: do not point at a ghost.
-        environment.dsql_cluster_identifier = ""
-        environment.save(update_fields=["dsql_cluster_identifier", "updated_at"])
-    # A daily report schedule, alerts to a local mailbox (var/mail under make run), an example report.
-    from infra.sandbox.reports import sandbox_reporting
-
-    sandbox_reporting(environment)
-    return environment
 
 
 def _dsql_cluster_exists(config: SandboxConfig, identifier: str) -> bool:

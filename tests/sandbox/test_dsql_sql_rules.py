@@ -10,7 +10,9 @@ from psycopg.pq import TransactionStatus
 
 from dashboard import dsql
 from dashboard.dsql_sql.rules import BY_ID, RULES
+from dashboard.models import Environment
 from infra.sandbox.dsql_proxy import DsqlProxy
+from infra.sandbox.seed import environment_settings
 from tests.sandbox.helpers import create_active_dsql_cluster
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +23,19 @@ def cluster(sandbox):
     return create_active_dsql_cluster(sandbox)
 
 
+@pytest.fixture(scope="module")
+def login_environment(sandbox):
+    """The sandbox environment's settings, unsaved: a login reads them only (seeding the row and its example
+    report per test cost most of this module's time)."""
+    return Environment(slug="sandbox", **environment_settings(sandbox.config, sandbox.account))
+
+
 @pytest.fixture
-def conn(sandbox_environment, cluster):
+def conn(login_environment, cluster):
     """A logged-in session (autocommit, as VelaOps's own) in a schema of its own, holding the tables the
     rules' examples name."""
     endpoint = dsql.cluster_endpoint(cluster["identifier"], "us-east-1")
-    with dsql.TimedLogin(sandbox_environment, endpoint).open() as connection:
+    with dsql.TimedLogin(login_environment, endpoint).open() as connection:
         schema = f"rules_{uuid.uuid4().hex[:8]}"
         connection.execute(f"CREATE SCHEMA {schema}")
         connection.execute(f"SET search_path = {schema}, public")
