@@ -118,7 +118,7 @@ def test_drift_fails_preflight_and_a_blocked_change_stops_the_review(worker, fre
     )
 
     # A change that would replace the DSQL-less database stack's tables is blocked at review.
-    for key in ("preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora"):
+    for key in ("preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora", "adopt_dsql"):
         assert run(migration, key, operator, environment).status == "succeeded"
     template = json.loads(
         aws(environment, "s3")
@@ -169,6 +169,7 @@ def test_a_failed_change_set_names_the_resource_and_the_rollback_restores_the_te
         "preflight_aurora_empty",
         "baseline_dynamodb",
         "snapshot_aurora",
+        "adopt_dsql",
     ):
         assert run(migration, key, operator, environment).status == "succeeded", key
 
