@@ -12,9 +12,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from dashboard.stacks.changesets import CAPABILITIES, StackOperationFailed, _describe, execute, latest_event_id
-
-IMPORT_SETTLED = ("IMPORT_COMPLETE",)
+from dashboard.stacks.changesets import (
+    Source,
+    StackOperationFailed,
+    create_arguments,
+    describe,
+    execute,
+    latest_event_id,
+    prepare,
+)
 
 
 def resource_of_type(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]] | None:
@@ -50,33 +56,22 @@ def import_resource(
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
     """Create (or find again) the IMPORT change set, execute it, follow the stack's events until IMPORT_COMPLETE."""
-    described = _describe(cfn, stack, name)
-    if described is None:
-        current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    if describe(cfn, stack, name) is None:
         cfn.create_change_set(
-            StackName=stack,
-            ChangeSetName=name,
-            ChangeSetType="IMPORT",
-            TemplateBody=json.dumps(template, separators=(",", ":")),
-            Parameters=[
-                {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current.get("Parameters") or []
-            ],
-            Capabilities=CAPABILITIES,
-            ResourcesToImport=[
-                {"ResourceType": resource_type, "LogicalResourceId": logical_id, "ResourceIdentifier": identifier}
-            ],
-            ClientToken=name,
-            Description="Prepared by VelaOps: adopt what was made out of band",
+            **create_arguments(
+                cfn,
+                stack,
+                name,
+                template_body=json.dumps(template, separators=(",", ":")),
+                change_set_type="IMPORT",
+                description="Prepared by VelaOps: adopt what was made out of band",
+                ResourcesToImport=[
+                    {"ResourceType": resource_type, "LogicalResourceId": logical_id, "ResourceIdentifier": identifier}
+                ],
+            )
         )
         log(f"import change set {name} requested on {stack}: {logical_id} = {identifier}")
-        while (described := _describe(cfn, stack, name)) is None or described.get("Status") in (
-            "CREATE_PENDING",
-            "CREATE_IN_PROGRESS",
-        ):
-            sleep(1)
-    if described.get("Status") == "FAILED":
-        raise StackOperationFailed(
-            f"CloudFormation could not make import change set {name}: {described.get('StatusReason')}"
-        )
+    # Waited on (with its timeout) and judged like every change set VelaOps makes.
+    prepare(cfn, stack, name, Source(change_set=name), log=log, sleep=sleep)
     since = latest_event_id(cfn, stack)
     return execute(cfn, stack, name, log=log, sleep=sleep, since_event=since)

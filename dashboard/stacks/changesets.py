@@ -53,7 +53,7 @@ def change_set_name(migration_pk: int, step_key: str, attempt: int | None = None
     return (name if attempt is None else f"{name}-{attempt}")[:128]
 
 
-def _describe(cfn: Any, stack: str, name: str) -> dict[str, Any] | None:
+def describe(cfn: Any, stack: str, name: str) -> dict[str, Any] | None:
     """The change set with all its Changes (DescribeChangeSet pages them), or None if there is none."""
     try:
         described = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
@@ -90,12 +90,12 @@ def prepare(
     """The described change set this step will execute: its own (created from the template, or found again on
     a retry) or the one the CI prepared. Raises StackOperationFailed when CloudFormation could not make it."""
     if source.change_set:
-        described = _describe(cfn, stack, source.change_set)
+        described = describe(cfn, stack, source.change_set)
         if described is None:
             raise StackOperationFailed(f"{stack} has no change set named {source.change_set}.")
         log(f"using change set {source.change_set} prepared on {stack}")
     else:
-        described = _describe(cfn, stack, name)
+        described = describe(cfn, stack, name)
         if described is not None and described.get("ExecutionStatus") in ("EXECUTE_FAILED", "OBSOLETE"):
             log(f"change set {name} was {described['ExecutionStatus']}; making it again")
             cfn.delete_change_set(StackName=stack, ChangeSetName=name)
@@ -107,7 +107,9 @@ def prepare(
         if described is None:
             if not source.template_url:
                 raise StackOperationFailed(f"No template is configured for this change of {stack}.")
-            cfn.create_change_set(**_create_arguments(cfn, stack, name, source.template_url, role_arn))
+            cfn.create_change_set(
+                **create_arguments(cfn, stack, name, template_url=source.template_url, role_arn=role_arn)
+            )
             log(f"change set {name} requested on {stack} from {source.template_url}")
         else:
             log(f"change set {name} of an earlier attempt found ({described['Status']})")
@@ -117,7 +119,7 @@ def prepare(
         if time.monotonic() > deadline:
             raise StackOperationFailed(f"Change set {change_set} still not ready after {timeout:.0f} s.")
         sleep(1)
-        described = _describe(cfn, stack, change_set)
+        described = describe(cfn, stack, change_set)
     if described.get("Status") == "FAILED" and not is_empty(described):
         raise StackOperationFailed(
             f"CloudFormation could not make change set {change_set}: {described.get('StatusReason')}",
@@ -126,20 +128,33 @@ def prepare(
     return described
 
 
-def _create_arguments(cfn: Any, stack: str, name: str, template_url: str, role_arn: str) -> dict[str, Any]:
-    """The stack's parameters are reused as they are (UsePreviousValue), like `cdk deploy` does."""
+def create_arguments(
+    cfn: Any,
+    stack: str,
+    name: str,
+    *,
+    template_url: str = "",
+    template_body: str = "",
+    role_arn: str = "",
+    change_set_type: str = "UPDATE",
+    description: str = "Prepared by VelaOps",
+    **extra: Any,
+) -> dict[str, Any]:
+    """CreateChangeSet's arguments for every change set VelaOps makes: the stack's parameters reused as they
+    are (UsePreviousValue, as `cdk deploy` does), CDK's capabilities, the name as the client token."""
     current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     arguments: dict[str, Any] = {
         "StackName": stack,
         "ChangeSetName": name,
-        "ChangeSetType": "UPDATE",
-        "TemplateURL": template_url,
+        "ChangeSetType": change_set_type,
+        **({"TemplateURL": template_url} if template_url else {"TemplateBody": template_body}),
         "Parameters": [
             {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current.get("Parameters") or []
         ],
         "Capabilities": CAPABILITIES,
         "ClientToken": name,
-        "Description": "Prepared by VelaOps",
+        "Description": description,
+        **extra,
     }
     if role_arn:
         arguments["RoleARN"] = role_arn
@@ -236,7 +251,7 @@ def execute(
 ) -> dict[str, Any]:
     """Execute (unless an earlier attempt did), stream the stack's events into `log` as they happen, and
     return the stack once it is done. Raises StackOperationFailed naming the first resource that failed."""
-    described = _describe(cfn, stack, change_set)
+    described = describe(cfn, stack, change_set)
     if described is None:
         raise StackOperationFailed(f"Change set {change_set} of {stack} is gone: prepare it again.")
     if described.get("ExecutionStatus") == "AVAILABLE":

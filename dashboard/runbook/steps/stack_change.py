@@ -109,13 +109,10 @@ class ReviewChange(StepDefinition):
         if not stack or not name or name != changesets.change_set_name(ctx.migration.pk, self.key):
             ctx.log("no change set of this step to delete (a CI-prepared one is left alone)")
             return {"deleted": None}
-        try:
-            cfn = ctx.aws("cloudformation")
-            if changesets._describe(cfn, stack, name) is not None:
-                cfn.delete_change_set(StackName=stack, ChangeSetName=name)
-                ctx.log(f"change set {name} deleted")
-        except StackOperationFailed as exc:
-            raise _failed(exc) from None
+        cfn = ctx.aws("cloudformation")
+        if changesets.describe(cfn, stack, name) is not None:
+            cfn.delete_change_set(StackName=stack, ChangeSetName=name)
+            ctx.log(f"change set {name} deleted")
         return {"deleted": name}
 
 
@@ -160,25 +157,16 @@ class ExecuteChange(StepDefinition):
             )
         cfn = ctx.aws("cloudformation")
         name = changesets.change_set_name(ctx.migration.pk, f"{self.key}-rollback", ctx.attempt.number)
-        current = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        if not changesets._describe(cfn, stack, name):
+        if not changesets.describe(cfn, stack, name):
             cfn.create_change_set(
-                StackName=stack,
-                ChangeSetName=name,
-                ChangeSetType="UPDATE",
-                TemplateBody=previous,
-                Parameters=[
-                    {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-                    for p in current.get("Parameters") or []
-                ],
-                Capabilities=changesets.CAPABILITIES,
-                ClientToken=name,
-                Description=f"VelaOps: roll back {self.key}",
-                **(
-                    {"RoleARN": ctx.environment.cloudformation_role_arn}
-                    if ctx.environment.cloudformation_role_arn
-                    else {}
-                ),
+                **changesets.create_arguments(
+                    cfn,
+                    stack,
+                    name,
+                    template_body=previous,
+                    role_arn=ctx.environment.cloudformation_role_arn,
+                    description=f"VelaOps: roll back {self.key}",
+                )
             )
         since = changesets.latest_event_id(cfn, stack)
         try:
