@@ -8,32 +8,16 @@ the way, the export trap of this very migration refused in CloudFormation's word
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
-import boto3
 import pytest
 
 from infra.sandbox import stacks
-from infra.sandbox.config import SandboxConfig
-from tests.fixtures.aws import moto_server, moto_url  # noqa: F401  (fixtures)
+from tests.fixtures.aws import moto_server, moto_url, vela_r0  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def account(moto_url):  # noqa: F811
-    host, port = moto_url.removeprefix("http://").split(":")
-    config = replace(SandboxConfig(), host=host, moto_port=int(port))
-
-    def client(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=moto_url,
-            region_name=config.region,
-            aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",
-        )
-
-    stacks.deploy(config, client, "r0")
-    return config, client
+def account(vela_r0):  # noqa: F811
+    return vela_r0
 
 
 def run_change_set(config, client, stack: str, revision: str) -> dict:
