@@ -24,6 +24,7 @@ from dashboard.stacks.changesets import Source, StackOperationFailed
 API, DATABASE = "api", "database"
 TEMPLATE_BODY_LIMIT = 51_200  # CreateChangeSet's TemplateBody, in bytes
 AURORA_VARIABLES = ("AURORA_CLUSTER_ARN", "AURORA_SECRET_ARN")
+REVIEW_ROLLBACK = "Delete the reviewed change set, so the review can run again."
 
 
 def owning_stack(ctx: StepContext, role: str) -> str:
@@ -250,7 +251,7 @@ REVIEW_ADD_DSQL = ReviewChange(
     title="Review: DSQL into the database stack",
     summary="The change set that adds the DSQL cluster and its VPC endpoint, as a diff; blocked if it would "
     "replace or delete stateful data or touch a DynamoDB table.",
-    rollback_summary="Delete the reviewed change set, so the review can run again.",
+    rollback_summary=REVIEW_ROLLBACK,
     purpose="add_dsql",
     role=DATABASE,
 )
@@ -267,7 +268,7 @@ REVIEW_POINT_LAMBDA = ReviewChange(
     key="review_point_lambda",
     title="Review: the API Lambda to DSQL",
     summary="The API stack's change set that gives the Lambda DSQL_* and its dsql:DbConnect grant, as a diff.",
-    rollback_summary="Delete the reviewed change set, so the review can run again.",
+    rollback_summary=REVIEW_ROLLBACK,
     purpose="point_lambda",
     role=API,
 )
@@ -285,7 +286,7 @@ REVIEW_DROP_AURORA_API = ReviewChange(
     title="Review: the API stack lets go of Aurora",
     summary="The API stack's change set that drops the AURORA_* variables and the secret grant: first, "
     "since the database stack cannot drop exports the API stack imports.",
-    rollback_summary="Delete the reviewed change set, so the review can run again.",
+    rollback_summary=REVIEW_ROLLBACK,
     purpose="drop_aurora_api",
     role=API,
 )
@@ -303,7 +304,7 @@ REVIEW_REMOVE_AURORA = ReviewChange(
     title="Review: Aurora out of the database stack",
     summary="The database stack's change set that removes Aurora; its DeletionPolicy (Retain in Vela's r1) "
     "decides what happens to the cluster.",
-    rollback_summary="Delete the reviewed change set, so the review can run again.",
+    rollback_summary=REVIEW_ROLLBACK,
     purpose="remove_aurora",
     role=DATABASE,
 )
