@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from psycopg import sql
 
-from infra.sandbox import pg
+from infra.sandbox import dsql_lifecycle, pg
 from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
 from infra.sandbox.dsql_session import SYS_SCHEMA, Session, relay
 from infra.sandbox.dsql_token import Refusal, check_token
@@ -182,6 +182,7 @@ class DsqlProxy:
                     error_response(refusal.sqlstate, "unable to accept connection, access denied", refusal.reason)
                 )
                 return
+            await dsql_lifecycle.wake_on_login(self.config.moto_url, token)  # an IDLE cluster answers slower
             up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
             upstream.write(_startup_message(self._upstream_params(params)))
             await upstream.drain()

@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 ADMIN_USER = "admin"
+CONNECTABLE = ("ACTIVE", "IDLE", "INACTIVE", "UPDATING")  # infra/sandbox/dsql_lifecycle.py
 _HOST = re.compile(r"^(?P<identifier>[a-z0-9]+)\.dsql\.(?P<region>[a-z0-9-]+)\.on\.aws$")
 _CLOCK_SKEW = timedelta(minutes=5)
 MAX_EXPIRES = 604800  # SigV4's own limit (7 days)
@@ -87,7 +88,9 @@ def check_token(
     status = cluster_status(match["identifier"])
     if status is None:
         return Refusal("28000", f"no DSQL cluster {match['identifier']} in this account")
-    if status != "ACTIVE":
+    # IDLE and INACTIVE clusters accept a connection and wake up (the DSQL endpoint makes the client wait);
+    # UPDATING keeps serving (an assumption: the guide is silent). Anything else refuses.
+    if status not in CONNECTABLE:
         return Refusal("28000", f"cluster {match['identifier']} is {status}, not ACTIVE")
     return None
 

@@ -19,8 +19,10 @@ def install() -> None:
         return
     from moto.cloudformation import parsing
 
+    from infra.sandbox import dsql_lifecycle
     from infra.sandbox.cfn import drift, engine, resources
 
+    dsql_lifecycle.install()  # DSQL's IDLE/INACTIVE/UPDATING/PENDING_SETUP (not CloudFormation, same install)
     resources.install()
     engine.install()
     drift.install()
