@@ -30,6 +30,7 @@ DDL, DML, READ, BEGIN, END, OTHER, UNPARSED = "ddl", "dml", "read", "begin", "en
 
 SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
 MIN_LARGE_CACHE = 65536
+SUPPORTED_ISOLATION = "repeatable read"  # DSQL's one level (rules.py, isolation_level)
 
 _DDL_NODES = (
     ast.IndexStmt,
@@ -78,6 +79,7 @@ class Statement:
     cls: str  # DDL, DML, READ, BEGIN, END, OTHER or UNPARSED
     violations: tuple[Violation, ...] = ()
     async_index: bool = False
+    commits: bool = False  # COMMIT or END: where DSQL judges the transaction (conflicts, limits)
 
 
 @dataclass
@@ -159,6 +161,7 @@ def statements(sql: str) -> tuple[Statement, ...]:
                 cls=_class_of(node),
                 violations=tuple(_statement_rules(node, is_async)),
                 async_index=is_async,
+                commits=isinstance(node, ast.TransactionStmt) and node.kind == TransactionStmtKind.TRANS_STMT_COMMIT,
             )
         )
     return tuple(found)
@@ -214,6 +217,14 @@ def _class_of(node: ast.Node) -> str:
 def _statement_rules(node: ast.Node, is_async: bool) -> list[Violation]:
     found: list[str | tuple[str, str]] = []
     match node:
+        case ast.TransactionStmt(kind=kind) if kind in _BEGIN_KINDS and (level := _isolation(node.options)):
+            found.append(("isolation_level", level.upper()))
+        case ast.VariableSetStmt(name="TRANSACTION" | "SESSION CHARACTERISTICS") if level := _isolation(node.args):
+            found.append(("isolation_level", level.upper()))
+        case ast.VariableSetStmt(name="transaction_isolation" | "default_transaction_isolation", args=(value,)):
+            level = value.val.sval if isinstance(value, ast.A_Const) and isinstance(value.val, ast.String) else ""
+            if level.lower() not in ("", SUPPORTED_ISOLATION, "default"):
+                found.append(("isolation_level", level.upper()))
         case ast.TruncateStmt():
             found.append("truncate")
         case ast.TransactionStmt(kind=kind) if kind in _SAVEPOINT_KINDS:
@@ -278,6 +289,15 @@ def _statement_rules(node: ast.Node, is_async: bool) -> list[Violation]:
         rule_id, detail = item if isinstance(item, tuple) else (item, "")
         seen.setdefault(rule_id, Violation(BY_ID[rule_id], detail))
     return list(seen.values())
+
+
+def _isolation(options: tuple | None) -> str:
+    """The isolation level `options` ask for, if it is one DSQL does not run at."""
+    for option in options or ():
+        if option.defname == "transaction_isolation" and isinstance(option.arg, ast.A_Const):
+            level = option.arg.val.sval
+            return "" if level.lower() == SUPPORTED_ISOLATION else level
+    return ""
 
 
 def _cache_problem(options: tuple | None, *, required: bool) -> str:

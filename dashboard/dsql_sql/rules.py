@@ -25,6 +25,7 @@ DDL = GUIDE + "working-with-ddl.html"
 ASYNC_INDEX = GUIDE + "working-with-create-index-async.html"
 SEQUENCE = GUIDE + "create-sequence-syntax-support.html"
 RELEASE_NOTES = GUIDE + "release-notes.html"
+POSTGRESQL = GUIDE + "working-with.html"
 
 FEATURE_NOT_SUPPORTED = "0A000"
 UNDEFINED_OBJECT = "42704"
@@ -259,6 +260,19 @@ RULES: tuple[Rule, ...] = (
         "users report it (a DSQL migration tool's notes); a CACHE out of range gets the same answer here",
     ),
     # -- transactions -----------------------------------------------------------------------------------
+    _rule(
+        "isolation_level",
+        "an isolation level other than REPEATABLE READ (BEGIN / START TRANSACTION / SET TRANSACTION / SET "
+        "SESSION CHARACTERISTICS, and the transaction_isolation settings)",
+        "only the REPEATABLE READ isolation level is supported",
+        "leave the isolation level out: DSQL always runs at its Repeatable Read equivalent",
+        POSTGRESQL,
+        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        accepted="SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        note="the guide names one level, equivalent to PostgreSQL's Repeatable Read, without saying how others "
+        "are answered; DSQL users report SET TRANSACTION ISOLATION LEVEL READ COMMITTED refused (a DSQL usage "
+        "guide's experiment, 2026-09-29): wording is the sandbox's",
+    ),
     _rule(
         "multiple_ddl",
         "a second DDL statement in one transaction",

@@ -22,9 +22,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from psycopg import sql
 
+from dashboard.dsql_sql.transactions import LIMITS, TransactionLimits
 from infra.sandbox import dsql_lifecycle, pg
 from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
-from infra.sandbox.dsql_session import SYS_SCHEMA, Session, relay
+from infra.sandbox.dsql_session import SYS_SCHEMA, UPSTREAM_OPTIONS, Session, relay
 from infra.sandbox.dsql_token import Refusal, check_token
 from infra.sandbox.faults import FaultSwitches
 
@@ -95,6 +96,7 @@ class DsqlProxy:
     # DSQL ends a connection at its maximum duration (60 minutes, the cluster quotas' page); the session
     # is closed without a message, as a connection dropped by the server.
     session_seconds: float = 3600
+    limits: TransactionLimits = LIMITS  # DSQL's per-transaction limits; tests make them small
 
     def __init__(
         self,
@@ -199,7 +201,9 @@ class DsqlProxy:
             writer.write(kind + struct.pack("!i", len(body) + 4) + body)
             await writer.drain()
             try:
-                await asyncio.wait_for(relay(Session(), reader, writer, up_reader, upstream), self.session_seconds)
+                await asyncio.wait_for(
+                    relay(Session(self.limits), reader, writer, up_reader, upstream), self.session_seconds
+                )
             except TimeoutError:
                 log.info("DSQL session for user %r reached its %s s limit: closed", user, self.session_seconds)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
@@ -222,8 +226,15 @@ class DsqlProxy:
             return Refusal("08006", f"sandbox could not check the token: {type(exc).__name__}")
 
     def _upstream_params(self, params: dict[str, str]) -> dict[str, str]:
-        # Every DSQL user and database name lands in the one stand-in; other options pass through.
-        return {**params, "user": self.config.dsql_upstream_user, "database": self.config.dsql_database}
+        # Every DSQL user and database name lands in the one stand-in; other options pass through, after
+        # the ones that make the session behave as DSQL's (Repeatable Read, no lock waits).
+        options = f"{UPSTREAM_OPTIONS} {params['options']}" if params.get("options") else UPSTREAM_OPTIONS
+        return {
+            **params,
+            "options": options,
+            "user": self.config.dsql_upstream_user,
+            "database": self.config.dsql_database,
+        }
 
     async def _read_startup(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
