@@ -78,6 +78,8 @@ class Attempt(models.Model):
         RUN = "run", "run"
         ROLLBACK = "rollback", "rollback"
         SKIP = "skip", "skip"
+        # An approver accepts what a gate found (a change set's blockers, preflight drift), with a reason.
+        OVERRIDE = "override", "override"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "queued"

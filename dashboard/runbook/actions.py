@@ -54,6 +54,7 @@ class StepActions:
     run: Offer
     skip: Offer
     rollback: Offer
+    override: Offer  # an approver accepts the findings of the latest failed run (blockers, drift)
     cancel: Offer | None  # when the latest attempt is active
     cancelling: bool  # the latest attempt is stopping (the page shows it, greyed)
     approve: list[Offer] = field(default_factory=list)  # one per approval, in the order of `approvals`
@@ -62,6 +63,16 @@ class StepActions:
     def latest(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
 
+    @property
+    def gate_findings(self) -> list[str]:
+        """What the latest run of a gate found and an approver could accept; [] otherwise."""
+        latest = self.latest
+        if self.definition is None or not self.definition.is_gate or latest is None:
+            return []
+        if latest.action != Attempt.Action.RUN or latest.status != Attempt.Status.FAILED:
+            return []
+        return self.definition.findings(latest.outputs or {})
+
     def offer(self, action: str) -> Offer:
         if action == Attempt.Action.RUN:
             return self.run
@@ -69,6 +80,8 @@ class StepActions:
             return self.skip
         if action == Attempt.Action.ROLLBACK:
             return self.rollback
+        if action == Attempt.Action.OVERRIDE:
+            return self.override
         return Offer(action, refusal=f"Unknown action {action!r}.")
 
 
@@ -103,20 +116,19 @@ def decide(migration: MigrationRun, steps: list[Step], user: AbstractBaseUser) -
     active_step, active = next(
         ((step, a) for step in steps for a in attempts[step.pk] if a.status in Attempt.ACTIVE), (None, None)
     )
-    can_operate = roles.can_operate(user)
+    can_operate, can_approve = roles.can_operate(user), roles.can_approve(user)
     # What refuses every action of the migration, in the order the service has always checked it.
-    if not can_operate:
-        common = "You need the operator role to act on a migration."
-    elif migration.status != MigrationRun.Status.OPEN:
-        common = f"The migration is {migration.status}."
+    if migration.status != MigrationRun.Status.OPEN:
+        state = f"The migration is {migration.status}."
     elif migration.runbook_version not in RUNBOOKS:
-        common = (
+        state = (
             f"This migration follows runbook {migration.runbook_version}; this VelaOps runs "
             f"{', '.join(RUNBOOKS)}. "
             "Its history stays readable, but it can no longer act: abandon it and start a new one."
         )
     else:
-        common = ""
+        state = ""
+    common = "You need the operator role to act on a migration." if not can_operate else state
     busy = f"“{active_step.title}” is already {active.status}: wait for it to finish or cancel it." if active else ""
 
     rows = []
@@ -163,11 +175,8 @@ def decide(migration: MigrationRun, steps: list[Step], user: AbstractBaseUser) -
                     step_approvals,
                     Offer(Attempt.Action.RUN, RUN_LABELS.get(step.state, "Run"), forward),
                 ),
-                skip=Offer(
-                    Attempt.Action.SKIP,
-                    "Skip",
-                    forward or ("The completion step cannot be skipped." if step.key == "complete" else ""),
-                ),
+                skip=_skip_offer(step, definition, forward, state, busy, earlier, can_approve),
+                override=_override_offer(step, definition, step_attempts, user, state or busy, earlier, can_approve),
                 rollback=_destructive(
                     migration,
                     step,
@@ -206,6 +215,63 @@ def _destructive(
         approval=granted,
         ask_approval=granted is None and not asked and not offer.refusal,
     )
+
+
+def _skip_offer(
+    step: Step,
+    definition: StepDefinition | None,
+    forward: str,
+    state: str,
+    busy: str,
+    earlier: list[str],
+    can_approve: bool,
+) -> Offer:
+    if step.key == "complete":
+        return Offer(Attempt.Action.SKIP, "Skip", forward or "The completion step cannot be skipped.")
+    if definition is None or not definition.is_gate:
+        return Offer(Attempt.Action.SKIP, "Skip", forward)
+    # A gate (a review, a drift check) is what stops a bad change: passing it without its verdict is an
+    # approver's call, like accepting its findings; the operator role neither grants nor is needed for it.
+    refusal = (
+        state or busy or ("Earlier steps must succeed or be skipped first: " + ", ".join(earlier) if earlier else "")
+    )
+    if not refusal and step.state not in RUNNABLE_STATES:
+        refusal = f"“{step.title}” has {step.state}; roll it back to run it again."
+    if not refusal and not can_approve:
+        refusal = f"“{step.title}” is a gate: only an approver may skip it or accept its findings."
+    return Offer(Attempt.Action.SKIP, "Skip", refusal)
+
+
+def _override_offer(
+    step: Step,
+    definition: StepDefinition | None,
+    attempts: list[Attempt],
+    user: AbstractBaseUser,
+    blocked: str,
+    earlier: list[str],
+    can_approve: bool,
+) -> Offer:
+    """An approver accepts what the latest failed run of a gate found; a second pair of eyes, so not the
+    person who ran it."""
+    runs = [a for a in attempts if a.action == Attempt.Action.RUN]
+    latest = runs[-1] if runs else None
+    if definition is None or not definition.is_gate:
+        refusal = "Only a gate's findings (blockers, drift) can be accepted."
+    elif blocked:
+        refusal = blocked
+    elif earlier:
+        refusal = "Earlier steps must succeed or be skipped first: " + ", ".join(earlier)
+    elif step.state != Step.State.FAILED or latest is None or latest.status != Attempt.Status.FAILED:
+        refusal = f"“{step.title}” has no failed run to accept the findings of."
+    elif not definition.findings(latest.outputs or {}):
+        refusal = "Its last run failed without findings to accept: fix the cause and retry."
+    elif not can_approve:
+        refusal = "You need the approver role to accept a gate's findings."
+    elif latest.requested_by_id == user.pk:
+        refusal = "Findings must be accepted by someone other than who ran the step."
+    else:
+        refusal = ""
+    return Offer(Attempt.Action.OVERRIDE, "Accept findings", refusal)
 
 
 def _abandon_refusal(migration: MigrationRun, active: Attempt | None, can_operate: bool) -> str:

@@ -17,14 +17,12 @@ from typing import Any
 from dashboard.models import Attempt, Step
 from dashboard.runbook import step_definition
 from dashboard.runbook.actions import StepActions
+from dashboard.runbook.export import NOT_PRINTED
 from dashboard.runbook.steps.stack_change import ExecuteChange, ReviewChange
 
 DETAILS_SHOWN = 20  # property changes listed per resource; the others are counted (the attempt has them all)
 OPEN_UP_TO = 30  # a diff of this many rows or fewer shows unfolded; a longer one starts folded
 DANGEROUS_REPLACEMENTS = ("True", "Conditional")
-# Outputs the attempt page does not print: the diff has its own table, the previous template is only kept for
-# the rollback to deploy (tens of kilobytes of JSON nobody reads there).
-NOT_PRINTED = ("diff", "previous_template")
 ACTION_CLASSES = {"Add": "ok", "Modify": "warn", "Remove": "danger", "Import": "info", "Dynamic": "warn"}
 
 
@@ -76,6 +74,7 @@ class ChangeSetView:
     blockers: list[str]
     attempt: Attempt | None  # the attempt the diff comes from (the page links it)
     failed: bool  # from a failed review: not what an execute step may deploy
+    overridden: dict[str, Any] | None = None  # an approver accepted the blockers: by, reason, of_attempt
 
     @property
     def counts(self) -> list[tuple[str, int]]:
@@ -120,16 +119,17 @@ def change_set_view(
         blockers=list(outputs.get("blockers") or []),
         attempt=attempt,
         failed=failed,
+        overridden=outputs.get("overridden") if isinstance(outputs.get("overridden"), dict) else None,
     )
 
 
 def review_view(row: StepActions) -> ChangeSetView | None:
     """A review step's diff: the step's own once it succeeded; else its latest run's, if that failed with one."""
     step = row.step
-    runs = [a for a in row.attempts if a.action == Attempt.Action.RUN]
     if step.state == Step.State.SUCCEEDED:
-        succeeded = next((a for a in reversed(runs) if a.status == Attempt.Status.SUCCEEDED), None)
-        return change_set_view(step.key, step.outputs, succeeded)
+        # The run that passed, or the override that accepted its blockers: what the step's outputs come from.
+        passed = next((a for a in reversed(row.attempts) if a.status == Attempt.Status.SUCCEEDED), None)
+        return change_set_view(step.key, step.outputs, passed)
     latest = row.latest
     if latest is not None and latest.action == Attempt.Action.RUN and latest.status == Attempt.Status.FAILED:
         return change_set_view(step.key, latest.outputs, latest, failed=True)

@@ -21,6 +21,17 @@ class StepDefinition:
     rollback_destructive: bool = False
     rollback_summary: str = ""
 
+    def findings(self, outputs: dict[str, Any]) -> list[str]:
+        """What a failed run found that an approver may accept instead of fixing (a blocked change set's
+        blockers, preflight drift): recorded with the override. [] for a step whose failures are not findings
+        (it must succeed, or be skipped)."""
+        return []
+
+    @property
+    def is_gate(self) -> bool:
+        """A check whose findings block the migration (reviews, drift): only an approver skips or overrides it."""
+        return type(self).findings is not StepDefinition.findings
+
     @property
     def has_rollback(self) -> bool:
         return type(self).rollback is not StepDefinition.rollback

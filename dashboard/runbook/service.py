@@ -101,6 +101,7 @@ def attempt_request(
             locked = lock_migration(migration)
             row = actions.migration_actions(locked, user).for_step(step.pk)
             step = row.step
+            _require(action != Attempt.Action.OVERRIDE, "Accepting findings is attempt_override's.")
             approval = _check_typed(row.offer(action), confirmation, reason)
             number = (step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
             skip = action == Attempt.Action.SKIP
@@ -140,6 +141,56 @@ def attempt_request(
             transaction.on_commit(lambda: _enqueue(attempt, raise_=False), robust=True)
         else:
             _enqueue(attempt)
+    return attempt
+
+
+def attempt_override(*, step: Step, user: AbstractBaseUser, source_address: str | None, reason: str) -> Attempt:
+    """An approver accepts the findings of a gate's failed run (a change set's blockers, preflight drift):
+    recorded as an attempt of its own, with the findings it accepted, and the step passes with that run's
+    outputs (so the execute step deploys the very change set that was reviewed)."""
+    migration = step.migration
+    with _recording_refusal(migration, user, source_address, "step.override", step=step.key), transaction.atomic():
+        locked = lock_migration(migration)
+        row = actions.migration_actions(locked, user).for_step(step.pk)
+        _require_offer(row.override)
+        _require(bool(reason.strip()), "Say why the findings are accepted.")
+        failed = [a for a in row.attempts if a.action == Attempt.Action.RUN][-1]
+        findings = row.definition.findings(failed.outputs or {})
+        outputs = {
+            **{k: v for k, v in (failed.outputs or {}).items() if k != "aws_request_ids"},
+            "overridden": {
+                "findings": findings,
+                "by": str(user),
+                "reason": reason.strip(),
+                "of_attempt": failed.number,
+            },
+        }
+        now = timezone.now()
+        attempt = Attempt.objects.create(
+            migration=locked,
+            step=row.step,
+            number=(row.step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1,
+            action=Attempt.Action.OVERRIDE,
+            status=Attempt.Status.SUCCEEDED,
+            requested_by=user,
+            source_address=source_address,
+            reason=reason.strip(),
+            started_at=now,
+            finished_at=now,
+            outputs=outputs,
+        )
+        Step.objects.filter(pk=step.pk).update(state=Step.State.SUCCEEDED, outputs=outputs)
+        _audit(
+            locked.environment,
+            locked,
+            user,
+            source_address,
+            "step.override",
+            step=step.key,
+            attempt=attempt.number,
+            reason=reason.strip(),
+            findings=len(findings),
+        )
     return attempt
 
 

@@ -11,10 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.access import environment_for_operator, environment_for_viewer, require_operator
+from dashboard import roles
+from dashboard.access import environment_for_operator, environment_for_viewer, refuse, require_operator
 from dashboard.models import Approval, Attempt, AttemptLog, MigrationRun, Step
 from dashboard.params import int_param
-from dashboard.runbook import queries, service
+from dashboard.runbook import queries, service, step_definition
 from dashboard.runbook.change_set_view import change_set_view, page_rows, printed_outputs
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
 from dashboard.runbook.forms import ActionForm
@@ -95,26 +96,39 @@ def _act(request: HttpRequest, migration: MigrationRun, do, success: str) -> Htt
 @require_POST
 def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: str) -> HttpResponse:
     event = f"step.{action}" if action in Attempt.Action.values else "step.unknown"
-    migration = _migration(request, slug, pk, operate=event)
+    migration = _migration(request, slug, pk)
     step = get_object_or_404(Step, pk=step_pk, migration=migration)
     if action not in Attempt.Action.values:
         return HttpResponse(status=404)
+    definition = step_definition(step.key)
+    # A gate's verdict (skip it, accept its findings) is an approver's call; everything else an operator's.
+    gate_call = action == Attempt.Action.OVERRIDE or (
+        action == Attempt.Action.SKIP and definition is not None and definition.is_gate
+    )
+    if not gate_call:
+        require_operator(request, migration.environment, event=event, migration=migration)
+    elif not (roles.can_operate(request.user) or roles.can_approve(request.user)):
+        refuse(request, migration.environment, event, "You need the operator or approver role.", migration=migration)
     form = _action_form(request)
     if form is None:
         return _after_action(request, migration)
+    source, reason = _source(request), form.cleaned_data["reason"]
 
     def do():
+        if action == Attempt.Action.OVERRIDE:
+            service.attempt_override(step=step, user=request.user, source_address=source, reason=reason)
+            return
         service.attempt_request(
             step=step,
             action=action,
             user=request.user,
-            source_address=_source(request),
+            source_address=source,
             confirmation=form.cleaned_data["confirmation"],
-            reason=form.cleaned_data["reason"],
+            reason=reason,
         )
 
-    verb = {"run": "queued", "rollback": "rollback queued", "skip": "skipped"}[action]
-    return _act(request, migration, do, f"“{step.title}” {verb}.")
+    verb = {"run": "queued", "rollback": "rollback queued", "skip": "skipped", "override": "passed: findings accepted"}
+    return _act(request, migration, do, f"“{step.title}” {verb[action]}.")
 
 
 @require_POST

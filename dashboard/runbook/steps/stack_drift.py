@@ -1,5 +1,6 @@
 """Drift detection on every configured stack: before the change-set runbook changes anything (a drifted stack
-fails the step; an operator who accepts the drift skips it with a reason, recorded), and after it (in sync)."""
+fails the step; an approver may accept the drift with a reason, an override recorded with the drift it
+accepted), and after it (in sync, no override)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ from dashboard.stacks.changesets import StackOperationFailed
 @dataclass(frozen=True)
 class StacksInSync(StepDefinition):
     when: str = "before"
+
+    def findings(self, outputs: dict[str, Any]) -> list[str]:
+        # Drift found before the change may be accepted by an approver; drift after it may not.
+        if self.when != "before":
+            return []
+        return [line.strip() for report in outputs.get("reports") or [] for line in drift.describe_report(report)]
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         cfn = ctx.aws("cloudformation")
@@ -32,7 +39,7 @@ class StacksInSync(StepDefinition):
         outputs = {"reports": reports, "in_sync": not drifted}
         if drifted:
             advice = (
-                "Bring the resources back to their templates, or skip this step with the reason the drift is accepted."
+                "Bring the resources back to their templates, or ask an approver to accept the drift (override)."
                 if self.when == "before"
                 else "Something changed a stack-owned resource outside its stack during the migration."
             )
@@ -44,7 +51,7 @@ PREFLIGHT = StacksInSync(
     key="preflight_drift",
     title="Preflight: stacks in sync",
     summary="Drift detection on every stack: each drifted resource listed with its property paths, expected "
-    "and actual values; skip it with a reason to accept the drift.",
+    "and actual values; an approver may accept the drift (override, with a reason).",
     when="before",
 )
 POSTCHECK = StacksInSync(
