@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dashboard.models import Attempt, MigrationRun
 
+# Outputs not printed among a step's others: the diff has its own table (the page's, the export's change sets),
+# the previous template is only kept for the rollback to deploy (tens of kilobytes of JSON nobody reads there).
+NOT_PRINTED = ("diff", "previous_template")
+
 
 def migration_as_json(migration: MigrationRun) -> dict:
     attempts = Attempt.objects.filter(migration=migration).select_related("requested_by").order_by("number")
@@ -89,8 +93,71 @@ def migration_as_markdown(migration: MigrationRun) -> str:
         if step["outputs"]:
             lines.append("")
             lines.append("Outputs:")
-            lines += [f"- {key}: `{value}`" for key, value in step["outputs"].items() if key != "aws_request_ids"]
+            lines += [
+                f"- {key}: `{value}`"
+                for key, value in step["outputs"].items()
+                if key != "aws_request_ids" and key not in NOT_PRINTED
+            ]
+    lines += _change_sets(data["steps"])
     return "\n".join(lines) + "\n"
+
+
+def _change_sets(steps: list[dict]) -> list[str]:
+    """Every change set the run reviewed, with its diff and whether its execute step deployed it."""
+    executed = {
+        step["key"]: step["outputs"].get("executed")
+        for step in steps
+        if step["key"].startswith("execute_") and step["state"] == "succeeded"
+    }
+    reviewed = [s for s in steps if isinstance(s["outputs"].get("diff"), list) and s["outputs"].get("change_set")]
+    if not reviewed:
+        return []
+    lines = ["", "## Change sets"]
+    for step in reviewed:
+        out = step["outputs"]
+        deployed = executed.get(step["key"].replace("review_", "execute_", 1))
+        state = "executed" if deployed else "changes nothing" if out.get("empty") else "reviewed, not executed"
+        lines += ["", f"### {out['change_set']} on {out.get('stack', '?')} — {state}", ""]
+        if out.get("change_set_id"):
+            lines.append(f"- id: `{out['change_set_id']}`")
+        if out.get("overridden"):
+            accepted = out["overridden"]
+            lines.append(f"- blockers accepted by {accepted['by']}: {accepted['reason']}")
+            lines += [f"  - {finding}" for finding in accepted["findings"]]
+        if not out["diff"]:
+            continue
+        lines += ["", "| Action | Logical ID | Type | Physical ID | Replacement | Policy | Property changes |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for row in out["diff"]:
+            changes = "; ".join(_detail(d) for d in (row.get("details") or [])) or "—"
+            cells = [
+                row.get("action", ""),
+                f"`{row.get('logical_id', '')}`",
+                row.get("type", ""),
+                f"`{row['physical_id']}`" if row.get("physical_id") else "—",
+                row.get("replacement") or "—",
+                row.get("policy_action") or "—",
+                changes,
+            ]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _detail(detail: dict) -> str:
+    path = detail.get("attribute", "") + (f".{detail['name']}" if detail.get("name") else "")
+    if detail.get("before") is None and detail.get("after") is None:
+        return path
+    return f"{path}: {_short(detail.get('before'))} → {_short(detail.get('after'))}"
+
+
+def _short(value, limit: int = 80) -> str:
+    text = "—" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    # A pipe or newline in a value (a template's JSON) would break the table's row.
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _time(value) -> str:

@@ -259,6 +259,42 @@ def execute(
         log(f"executing change set {change_set} on {stack}")
     else:
         log(f"change set {change_set} is {described.get('ExecutionStatus')}: following {stack}")
+    return follow(cfn, stack, since_event, log=log, sleep=sleep, timeout=timeout)
+
+
+def continue_rollback(
+    cfn: Any,
+    stack: str,
+    *,
+    token: str,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None],
+    role_arn: str = "",
+    timeout: float = 3600,
+) -> dict[str, Any]:
+    """ContinueUpdateRollback for a stack whose rollback failed, followed like an execution. Nothing is skipped:
+    skipping leaves the stack disagreeing with its resources, a call for a person (ResourcesToSkip, by hand)."""
+    since = latest_event_id(cfn, stack)
+    cfn.continue_update_rollback(
+        StackName=stack, ClientRequestToken=token, **({"RoleARN": role_arn} if role_arn else {})
+    )
+    log(f"{stack} is UPDATE_ROLLBACK_FAILED: continuing its rollback (ContinueUpdateRollback)")
+    return follow(cfn, stack, since, log=log, sleep=sleep, timeout=timeout, done="UPDATE_ROLLBACK_COMPLETE")
+
+
+def follow(
+    cfn: Any,
+    stack: str,
+    since_event: str,
+    *,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None],
+    timeout: float = 3600,
+    done: str = "",
+) -> dict[str, Any]:
+    """Stream the stack's events after `since_event` into `log` until it is no longer in progress; the stack,
+    or StackOperationFailed naming the first resource that failed. `done`: the status that is success even
+    though it names a rollback (a continued rollback's UPDATE_ROLLBACK_COMPLETE)."""
     deadline = time.monotonic() + timeout
     seen = since_event
     failures: list[dict[str, Any]] = []
@@ -275,7 +311,7 @@ def execute(
         if time.monotonic() > deadline:
             raise StackOperationFailed(f"{stack} still {status} after {timeout:.0f} s.")
         sleep(2)
-    if any(word in status for word in FAILED_STACK):
+    if status != done and any(word in status for word in FAILED_STACK):
         first = next((e for e in failures if e["LogicalResourceId"] != stack), failures[0] if failures else None)
         reason = current.get("StackStatusReason") or (first or {}).get("ResourceStatusReason") or "see its events"
         where = f"{first['LogicalResourceId']} ({first.get('ResourceType', '')}): " if first else ""

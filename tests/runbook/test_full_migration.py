@@ -44,10 +44,11 @@ def tables_snapshot(environment):
 def test_the_whole_migration_then_its_rollbacks(worker, fresh_direct_sandbox_environment, operator):
     environment = fresh_direct_sandbox_environment
     dynamodb_before = tables_snapshot(environment)
+    aurora, secret_id = environment.aurora_cluster_identifier, environment.aurora_secret_id
     migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
 
     for definition in DIRECT.steps:
-        confirmation = environment.aurora_cluster_identifier if definition.destructive else ""
+        confirmation = aurora if definition.destructive else ""
         attempt = act(migration, definition.key, operator, confirmation=confirmation)
         assert attempt.status == "succeeded", (
             definition.key,
@@ -86,9 +87,14 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_direct_sandbox_env
     assert tables_snapshot(environment) == dynamodb_before
     rds = aws(environment, "rds")
     with pytest.raises(ClientError, match="DBClusterNotFound"):
-        rds.describe_db_clusters(DBClusterIdentifier=environment.aurora_cluster_identifier)
+        rds.describe_db_clusters(DBClusterIdentifier=aurora)
     snapshots = {s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots()["DBClusterSnapshots"]}
     assert {f"velaops-sandbox-m{migration.pk}-final", f"velaops-sandbox-m{migration.pk}-pre-dsql"} <= snapshots
+    # Its credentials are scheduled for deletion (recoverable for 30 days); its probe target is retired with
+    # its history, and the environment no longer names Aurora.
+    assert aws(environment, "secretsmanager").describe_secret(SecretId=secret_id)["DeletedDate"]
+    assert (environment.aurora_cluster_identifier, environment.aurora_secret_id) == ("", "")
+    assert environment.targets.get(kind="aurora", name=aurora).paused
 
     # Every attempt left request ids and an operator in the record.
     assert all(a.requested_by == operator for a in Attempt.objects.filter(migration=migration))

@@ -2,14 +2,17 @@
 
 import json
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from dashboard.health_route import fetch_health
 from dashboard.models import AuditEvent
 from dashboard.runbook import THROUGH_STACKS, service
+from dashboard.runbook.export import migration_as_markdown
 from dashboard.runbook.steps.stack_change import ExecuteChange
 from dashboard.stacks import drift
+from infra.sandbox.cfn.iam_auth import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
 from tests.runbook.conftest import step
 from tests.runbook.test_full_migration import act, aws, tables_snapshot, worker  # noqa: F401  (fixture)
 
@@ -75,6 +78,14 @@ def test_the_whole_migration_through_change_sets(worker, fresh_sandbox_environme
         rds.describe_db_clusters(DBClusterIdentifier="vela-aurora")
     snapshots = {s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots()["DBClusterSnapshots"]}
     assert f"velaops-sandbox-m{migration.pk}-final" in snapshots
+    # What pointed at Aurora went with it: its credentials (recoverable for 30 days) and its probe target
+    # (paused, its history kept).
+    decommissioned = step(migration, "decommission_aurora").outputs
+    secret = aws(environment, "secretsmanager").describe_secret(SecretId=decommissioned["secret"]["arn"])
+    assert secret["Name"] == "vela/aurora/credentials" and secret["DeletedDate"]
+    assert environment.aurora_cluster_identifier == "" and environment.aurora_secret_id == ""
+    assert decommissioned["retired_targets"] == ["vela-aurora"]
+    assert environment.targets.get(kind="aurora", name="vela-aurora").paused
 
     # Both stacks in sync at the end; the summary lists every change set with its diff.
     for stack in ("DatabaseStack", "ApiStack"):
@@ -93,9 +104,20 @@ def test_the_whole_migration_through_change_sets(worker, fresh_sandbox_environme
     assert "DsqlCluster (AWS::DSQL::Cluster): CREATE_COMPLETE" in messages
     assert "DatabaseStack (AWS::CloudFormation::Stack): UPDATE_COMPLETE" in messages
     json.dumps(summary)
+    # The run's report lists every change set with its diff; the previous templates are not dumped in it.
+    report = migration_as_markdown(migration)
+    assert "## Change sets" in report and "previous_template" not in report
+    assert f"### {add['change_set']} on DatabaseStack — executed" in report
+    assert "| Add | `DsqlCluster` | AWS::DSQL::Cluster | — |" in report
+    assert "| Remove | `Aurora2CBAB212` | AWS::RDS::DBCluster | `vela-aurora` |" in report
 
 
-def test_drift_fails_preflight_and_a_blocked_change_stops_the_review(worker, fresh_sandbox_environment, operator):  # noqa: F811
+def test_drift_fails_preflight_and_a_blocked_change_stops_the_review(
+    worker,  # noqa: F811
+    fresh_sandbox_environment,
+    operator,
+    approver,
+):
     environment = fresh_sandbox_environment
     lam = aws(environment, "lambda")
     variables = lam.get_function_configuration(FunctionName="vela-api")["Environment"]["Variables"]
@@ -108,14 +130,16 @@ def test_drift_fails_preflight_and_a_blocked_change_stops_the_review(worker, fre
     assert attempt.status == "failed"
     assert "ApiStack/ApiFunctionCE271BD4 (AWS::Lambda::Function) MODIFIED" in attempt.error["message"]
     assert "/Environment/Variables/HAND_SET ADD" in attempt.error["message"]
-    # Accepting the drift is a recorded skip with its reason.
-    service.attempt_request(
+    # An approver (not the operator who ran it) accepts the drift: an override recorded with the drift it accepted.
+    service.attempt_override(
         step=step(migration, "preflight_drift"),
-        action="skip",
-        user=operator,
+        user=approver,
         source_address="127.0.0.1",
         reason="HAND_SET is a known debug flag",
     )
+    accepted = step(migration, "preflight_drift").outputs["overridden"]
+    assert accepted["by"] == str(approver)
+    assert "ApiStack/ApiFunctionCE271BD4 (AWS::Lambda::Function) MODIFIED" in accepted["findings"]
 
     # A change that would replace the DSQL-less database stack's tables is blocked at review.
     for key in ("preflight_aurora_empty", "baseline_dynamodb", "snapshot_aurora", "adopt_dsql"):
@@ -238,7 +262,12 @@ def test_the_direct_runbook_refuses_to_change_what_a_stack_owns(worker, fresh_sa
     assert "vela-api is ApiFunctionCE271BD4 (AWS::Lambda::Function) in stack ApiStack" in attempt.error["message"]
 
 
-def test_an_environment_migrated_the_old_way_is_adopted_not_doubled(worker, fresh_sandbox_environment, operator):  # noqa: F811
+def test_an_environment_migrated_the_old_way_is_adopted_not_doubled(
+    worker,  # noqa: F811
+    fresh_sandbox_environment,
+    operator,
+    approver,
+):
     environment = fresh_sandbox_environment
     dsql, lam = aws(environment, "dsql"), aws(environment, "lambda")
     # What the direct-API runbook did here before: a cluster beside the stacks, the Lambda repointed by hand.
@@ -267,10 +296,9 @@ def test_an_environment_migrated_the_old_way_is_adopted_not_doubled(worker, fres
     assert run(migration, "preflight_stacks", operator, environment).status == "succeeded"
     drifted = run(migration, "preflight_drift", operator, environment)
     assert drifted.status == "failed" and "/Environment/Variables/DSQL_ENDPOINT ADD" in drifted.error["message"]
-    service.attempt_request(
+    service.attempt_override(
         step=step(migration, "preflight_drift"),
-        action="skip",
-        user=operator,
+        user=approver,
         source_address="127.0.0.1",
         reason="the variables set by the earlier direct-API migration; the ApiStack change reconciles them",
     )
@@ -294,3 +322,56 @@ def test_an_environment_migrated_the_old_way_is_adopted_not_doubled(worker, fres
     }
     assert owned["DsqlCluster"] == identifier
     assert step(migration, "postcheck_drift").outputs["in_sync"] is True
+
+
+def test_a_stack_stuck_in_update_rollback_failed_is_continued_by_the_rollback(
+    worker,  # noqa: F811
+    fresh_sandbox_environment,
+    operator,
+):
+    """CloudFormation's own example of UPDATE_ROLLBACK_FAILED: a resource deleted outside it. The Lambda goes
+    behind ApiStack's back; the update fails on it, so does the rollback. Once the function is back, rolling the
+    execute step back continues the stack's rollback (ContinueUpdateRollback) and leaves it usable again."""
+    environment = fresh_sandbox_environment
+    migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
+    keys = [d.key for d in THROUGH_STACKS.steps]
+    for key in keys[: keys.index("review_point_lambda") + 1]:
+        assert run(migration, key, operator, environment).status == "succeeded", key
+    # Out of band: the account's administrator, not VelaOps's principal.
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=environment.aws_endpoint_url,
+        region_name=environment.region,
+        aws_access_key_id=ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
+    )
+    configuration = lam.get_function(FunctionName="vela-api")
+    lam.delete_function(FunctionName="vela-api")
+
+    failed = run(migration, "execute_point_lambda", operator, environment)
+    assert failed.status == "failed"
+    message = failed.error["message"]
+    assert message.startswith("ApiStack ended UPDATE_ROLLBACK_FAILED: ApiFunctionCE271BD4 (AWS::Lambda::Function)")
+    assert "roll this step back, which continues the rollback (ContinueUpdateRollback)" in message
+    cfn = aws(environment, "cloudformation")
+    assert cfn.describe_stacks(StackName="ApiStack")["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+
+    # The fix (here: the function put back as it was), then the step's rollback.
+    config = configuration["Configuration"]
+    lam.create_function(
+        FunctionName="vela-api",
+        Role=config["Role"],
+        Runtime=config["Runtime"],
+        Handler=config["Handler"],
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},  # an empty zip archive
+        Environment=config.get("Environment") or {},
+        VpcConfig={k: config["VpcConfig"][k] for k in ("SubnetIds", "SecurityGroupIds")},
+    )
+    rollback = run(migration, "execute_point_lambda", operator, environment, action="rollback")
+    assert rollback.status == "succeeded", rollback.error
+    logs = list(rollback.logs.values_list("message", flat=True))
+    assert "ApiStack is UPDATE_ROLLBACK_FAILED: continuing its rollback (ContinueUpdateRollback)" in logs
+    assert "ApiStack (AWS::CloudFormation::Stack): UPDATE_ROLLBACK_COMPLETE" in logs
+    assert cfn.describe_stacks(StackName="ApiStack")["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    variables = lam.get_function_configuration(FunctionName="vela-api")["Environment"]["Variables"]
+    assert "DSQL_ENDPOINT" not in variables

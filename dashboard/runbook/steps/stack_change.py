@@ -47,6 +47,13 @@ def owning_stack(ctx: StepContext, role: str) -> str:
 
 
 def _failed(exc: StackOperationFailed) -> StepFailed:
+    if exc.data.get("status") == "UPDATE_ROLLBACK_FAILED":
+        return StepFailed(
+            f"{exc} The stack takes no change until its rollback finishes: fix what failed (often a resource "
+            "changed or deleted outside CloudFormation), then roll this step back, which continues the rollback "
+            "(ContinueUpdateRollback) and restores the template from before the change.",
+            exc.data,
+        )
     return StepFailed(str(exc), exc.data)
 
 
@@ -54,6 +61,9 @@ def _failed(exc: StackOperationFailed) -> StepFailed:
 class ReviewChange(StepDefinition):
     purpose: str = ""
     role: str = DATABASE
+
+    def findings(self, outputs: dict[str, Any]) -> list[str]:
+        return list(outputs.get("blockers") or [])
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         cfn = ctx.aws("cloudformation")
@@ -131,6 +141,13 @@ class ExecuteChange(StepDefinition):
         if not review.get("stack"):
             raise StepFailed("Review the change set first.")
         cfn, stack = ctx.aws("cloudformation"), review["stack"]
+        if review.get("overridden"):
+            overridden = review["overridden"]
+            ctx.log(
+                f"executing over {len(overridden['findings'])} blocker(s) {overridden['by']} accepted: "
+                f"{overridden['reason']}",
+                level="warning",
+            )
         if review["empty"]:
             ctx.log(f"the reviewed change set changes nothing on {stack}")
         else:
@@ -158,6 +175,18 @@ class ExecuteChange(StepDefinition):
             )
         cfn = ctx.aws("cloudformation")
         name = changesets.change_set_name(ctx.migration.pk, f"{self.key}-rollback", ctx.attempt.number)
+        if cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_FAILED":
+            try:
+                changesets.continue_rollback(
+                    cfn,
+                    stack,
+                    token=name,
+                    log=ctx.log,
+                    sleep=ctx.sleep,
+                    role_arn=ctx.environment.cloudformation_role_arn,
+                )
+            except StackOperationFailed as exc:
+                raise _failed(exc) from None
         if not changesets.describe(cfn, stack, name):
             cfn.create_change_set(
                 **changesets.create_arguments(

@@ -34,6 +34,7 @@ from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, 
 from moto.cloudformation.parsing import ResourceMap, clean_json
 from moto.core.utils import utcnow
 
+from infra.sandbox.cfn import drift
 from infra.sandbox.cfn.changes import RESOURCE_ATTRIBUTES, ChangeView, ResourceChange, imported_exports, plan
 
 log = logging.getLogger(__name__)
@@ -293,8 +294,10 @@ def execute(
     added: list[str] = []
     modified: dict[str, Any] = {}  # logical id → the model before the change
     cleanup: list[tuple[str, Any, dict[str, Any], str]] = []
+    failing = None  # the resource being changed when the update failed: rolled back too
     try:
         for change in changes:
+            failing = change.logical_id
             if change.action == "Add":
                 _ = resource_map[change.logical_id]
                 if resource_map._parsed_resources.get(change.logical_id) is None:
@@ -324,6 +327,7 @@ def execute(
             modified=modified,
             new_resources=template["Resources"],
             old_resources=old_resources,
+            failing=failing,
         )
         return
 
@@ -373,6 +377,18 @@ def _unresolved(stack: Stack, template: dict[str, Any], parameters: dict[str, An
     return result
 
 
+def _require_exists(stack: Stack, resource_type: str, physical_id: str | None) -> None:
+    """A resource deleted outside CloudFormation cannot be updated, nor rolled back to (moto's update path would
+    update its orphaned model and succeed). Checked for the types drift detection can read."""
+    drift_type = drift.DRIFT_TYPES.get(resource_type)
+    if drift_type is None or not physical_id:
+        return
+    if drift_type.read(stack.account_id, stack.region_name, str(physical_id)) is None:
+        raise UpdateFailed(
+            f'Resource handler returned message: "{resource_type} {physical_id} not found" (HandlerErrorCode: NotFound)'
+        )
+
+
 def _modify(
     stack: Stack, change: ResourceChange, before: Any, old_json: dict[str, Any], new_json: dict[str, Any], cleanup: list
 ) -> None:
@@ -389,6 +405,8 @@ def _modify(
         else None,
     )
     only_policies = all(detail["Target"]["Attribute"] in RESOURCE_ATTRIBUTES for detail in change.details)
+    if before is not None and not only_policies and change.replacement != "True":
+        _require_exists(stack, change.resource_type, physical)
     if only_policies or before is None:
         _event(stack, change.logical_id, physical, change.resource_type, "UPDATE_COMPLETE")
         return
@@ -433,37 +451,89 @@ def _roll_back(
     modified: dict[str, Any],
     new_resources: dict | None = None,
     old_resources: dict | None = None,
+    failing: str | None = None,
 ) -> None:
-    """Undo what the failed update did (best effort, in reverse), then UPDATE_ROLLBACK_COMPLETE."""
+    """Undo what the failed update did, in reverse: each modified resource gets its previous properties back,
+    then what the update added is deleted. A resource that cannot be restored (typically one deleted or changed
+    outside CloudFormation) fails the rollback: UPDATE_ROLLBACK_FAILED, and the stack accepts nothing but
+    ContinueUpdateRollback until the rest is undone."""
     rollback = "ROLLBACK" if operation == "CREATE" else f"{operation}_ROLLBACK"
     _stack_event(stack, f"{rollback}_IN_PROGRESS", reason)
+    stack.pending_rollback = {
+        "operation": rollback,
+        "modified": [
+            (logical_id, before, (old_resources or {}).get(logical_id), logical_id == failing)
+            for logical_id, before in modified.items()
+        ],
+        "added": [(logical_id, (new_resources or {}).get(logical_id, {"Type": ""})) for logical_id in added],
+    }
+    _continue_rollback(stack, skip=set())
+
+
+def _continue_rollback(stack: Stack, *, skip: set[str]) -> None:
+    pending = stack.pending_rollback
     resource_map = stack.resource_map
-    for logical_id, before in reversed(list(modified.items())):
+    failed = []
+    for logical_id, before, old_json, failed_on in reversed(pending["modified"]):
+        resource_type = (old_json or {}).get("Type", "")
+        physical = getattr(before, "physical_resource_id", None)
+        if logical_id in skip:
+            _event(stack, logical_id, physical, resource_type, "UPDATE_COMPLETE", "Resource skipped during rollback")
+            continue
         current = resource_map._parsed_resources.get(logical_id)
-        if current is not before and before is not None and old_resources:
-            try:
+        try:
+            # What the update changed gets its old properties back; so does the resource the update failed on,
+            # since CloudFormation cannot know how far its change went (its update may have half-applied).
+            if (current is not before or failed_on) and before is not None and old_json:
+                _require_exists(stack, resource_type, physical)
                 restored = parsing.parse_and_update_resource(
                     logical_id,
-                    copy.deepcopy(old_resources[logical_id]),
+                    copy.deepcopy(old_json),
                     resource_map,
                     resource_map._account_id,
                     resource_map._region_name,
                 )
                 resource_map._parsed_resources[logical_id] = restored or before
-            except Exception:
-                log.warning("rollback could not restore %s", logical_id, exc_info=True)
-        _event(
+        except Exception as exc:
+            log.info("rollback could not restore %s: %s", logical_id, exc)
+            failed.append(logical_id)
+            _event(stack, logical_id, physical, resource_type, "UPDATE_FAILED", _error_message(exc))
+            continue
+        _event(stack, logical_id, physical, resource_type, "UPDATE_COMPLETE")
+    if failed:
+        # Only what failed is retried by ContinueUpdateRollback; what was restored stays restored.
+        pending["modified"] = [entry for entry in pending["modified"] if entry[0] in failed]
+        _stack_event(
             stack,
-            logical_id,
-            getattr(before, "physical_resource_id", None),
-            (old_resources or {}).get(logical_id, {}).get("Type", ""),
-            "UPDATE_COMPLETE",
+            f"{pending['operation']}_FAILED",
+            f"The following resource(s) failed to update: [{', '.join(failed)}].",
         )
-    for logical_id in reversed(added):
+        return
+    for logical_id, resource_json in reversed(pending["added"]):
         model = resource_map._parsed_resources.pop(logical_id, None)
-        resource_json = (new_resources or {}).get(logical_id, {"Type": ""})
         _dispose(stack, logical_id, model, resource_json, "Delete")
-    _stack_event(stack, f"{rollback}_COMPLETE")
+    stack.pending_rollback = None
+    _stack_event(stack, f"{pending['operation']}_COMPLETE")
+
+
+def continue_update_rollback(backend: CloudFormationBackend, stack_name: str, skip: list[str]) -> None:
+    """ContinueUpdateRollback: retry what the rollback could not restore, skipping `skip` (each must be one
+    of those), as CloudFormation does from UPDATE_ROLLBACK_FAILED."""
+    stack = backend.get_stack(stack_name)
+    if stack.status != "UPDATE_ROLLBACK_FAILED" or not stack.pending_rollback:
+        raise ValidationError(
+            message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be rolled back (only a stack "
+            "in UPDATE_ROLLBACK_FAILED can continue its rollback)."
+        )
+    failed = {entry[0] for entry in stack.pending_rollback["modified"]}
+    unknown = [logical_id for logical_id in skip if logical_id not in failed]
+    if unknown:
+        raise ValidationError(
+            message=f"Resources [{', '.join(unknown)}] cannot be skipped: only resources in UPDATE_FAILED "
+            "because their rollback failed can be."
+        )
+    _stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", "Continue update rollback")
+    _continue_rollback(stack, skip=set(skip))
 
 
 # ------------------------------------------------------------------------------------ backend and responses
@@ -753,6 +823,20 @@ def _list_imports(self: responses.CloudFormationResponse) -> Any:
     return ActionResult({"Imports": importers(backend, name)})
 
 
+def _continue_update_rollback(self: responses.CloudFormationResponse) -> Any:
+    from moto.core.responses import EmptyResult
+
+    if self._get_param("ForceRollback") and self._get_param("ResourcesToSkip"):
+        raise ValidationError(message="ForceRollback and ResourcesToSkip are mutually exclusive.")
+    name = self._get_param("StackName")
+    skip = list(self._get_param("ResourcesToSkip", []) or [])
+    if self._get_param("ForceRollback"):
+        stack = self.cloudformation_backend.get_stack(name)
+        skip = [entry[0] for entry in (stack.pending_rollback or {}).get("modified", [])]
+    continue_update_rollback(self.cloudformation_backend, name, skip)
+    return EmptyResult()
+
+
 _ORIGINAL: dict[str, Any] = {}
 
 
@@ -769,9 +853,12 @@ def install() -> None:
     CloudFormationBackend.create_stack = _create_stack(CloudFormationBackend.create_stack)
     responses.CloudFormationResponse.create_change_set = _response_create_change_set
     responses.CloudFormationResponse.list_imports = _list_imports
+    responses.CloudFormationResponse.continue_update_rollback = _continue_update_rollback
     # Our changes are already shaped as DescribeChangeSet's Change; moto's wrapper would hide their fields.
     responses.CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER["DescribeChangeSetOutput.Changes"] = (
         lambda changes: list(changes)
     )
     # StackStatusReason: moto's Stack has no such attribute; describe_stacks reads it when set.
     Stack.status_reason = None
+    # What a failed rollback left to undo (ContinueUpdateRollback's work); None when nothing is pending.
+    Stack.pending_rollback = None

@@ -345,3 +345,31 @@ def test_a_change_set_importing_an_export_nobody_has_fails(aws):
     described = change_set(cfn, "S", {"Resources": {"T": table("t"), "Q": queue({"Fn::ImportValue": "Nope:X"})}})
     assert (described["Status"], described["ExecutionStatus"]) == ("FAILED", "UNAVAILABLE")
     assert described["StatusReason"] == "No export named Nope:X found"
+
+
+def test_a_rollback_that_cannot_restore_a_resource_fails_until_continued_past_it(aws):
+    """What CloudFormation's guide gives as the cause of UPDATE_ROLLBACK_FAILED: a resource deleted outside
+    CloudFormation. The update fails on it, so does its rollback; ContinueUpdateRollback without skipping it fails
+    again, and with it in ResourcesToSkip the rollback completes (the table the update added goes)."""
+    cfn, sqs = aws("cloudformation"), aws("sqs")
+    cfn.create_stack(StackName="S", TemplateBody=json.dumps({"Resources": {"Q": queue("q1", VisibilityTimeout=30)}}))
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="q1")["QueueUrl"])  # out of band
+    change_set(cfn, "S", {"Resources": {"T": table("t"), "Q": queue("q1", VisibilityTimeout=60)}})
+    cfn.execute_change_set(StackName="S", ChangeSetName="next")
+    assert status(cfn, "S") == ("UPDATE_ROLLBACK_FAILED", "The following resource(s) failed to update: [Q].")
+    assert ("Q", "UPDATE_FAILED") in events(cfn, "S")[-3:]
+    with pytest.raises(cfn.exceptions.ClientError, match="UPDATE_ROLLBACK_FAILED state and can not be updated"):
+        change_set(cfn, "S", {"Resources": {"Q": queue("q1")}}, name="again")
+
+    with pytest.raises(cfn.exceptions.ClientError, match=r"Resources \[T\] cannot be skipped"):
+        cfn.continue_update_rollback(StackName="S", ResourcesToSkip=["T"])
+    cfn.continue_update_rollback(StackName="S")
+    assert status(cfn, "S")[0] == "UPDATE_ROLLBACK_FAILED"
+    cfn.continue_update_rollback(StackName="S", ResourcesToSkip=["Q"])
+    assert status(cfn, "S")[0] == "UPDATE_ROLLBACK_COMPLETE"
+    tail = events(cfn, "S")[-5:]
+    assert tail[0] == ("S", "UPDATE_ROLLBACK_IN_PROGRESS") and tail[1] == ("Q", "UPDATE_COMPLETE")
+    assert tail[-1] == ("S", "UPDATE_ROLLBACK_COMPLETE") and ("T", "DELETE_COMPLETE") in tail
+    assert aws("dynamodb").list_tables()["TableNames"] == []
+    with pytest.raises(cfn.exceptions.ClientError, match="can not be rolled back"):
+        cfn.continue_update_rollback(StackName="S")
