@@ -17,6 +17,7 @@ from bench.results import Figure, write_figures
 DATABASE = "velaops_bench"
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 LOG_LINES = 5000  # lines in the benchmarked attempt's log
+DIFF_ROWS = 200  # resource changes in the benchmarked change set (issue #13: "fast and readable with 200")
 
 
 def seed() -> None:
@@ -50,6 +51,72 @@ def seed() -> None:
     AttemptLog.objects.bulk_create(
         AttemptLog(attempt=attempt, message=f"cluster x: CREATING ({i})") for i in range(LOG_LINES)
     )
+    _seed_change_set(user)
+
+
+def _seed_change_set(user) -> None:
+    """A change-set migration whose first review holds a DIFF_ROWS-row diff, each Modify with eight property
+    changes: the migration page shows it under the review (folded, as any diff over 30 rows starts)."""
+    from dashboard.models import Attempt, Environment, MigrationRun, Step
+    from dashboard.runbook import THROUGH_STACKS
+
+    environment, _ = Environment.objects.get_or_create(
+        slug="bench-stacks",
+        defaults=dict(
+            name="Bench stacks", region="us-east-1", account_id="123456789012", cloudformation_stacks=["DatabaseStack"]
+        ),
+    )
+    # Made directly: starting it through the service would ask AWS which runbook the stacks call for.
+    migration = MigrationRun.objects.create(
+        environment=environment, runbook_version=THROUGH_STACKS.version, started_by=user
+    )
+    Step.objects.bulk_create(
+        Step(migration=migration, position=index, key=d.key, title=d.title)
+        for index, d in enumerate(THROUGH_STACKS.steps, start=1)
+    )
+    actions = ("Add", "Modify", "Modify", "Remove")
+    diff = [
+        {
+            "action": actions[i % 4],
+            "logical_id": f"Resource{i:03d}ABCDEF12",
+            "type": "AWS::Lambda::Function" if i % 3 else "AWS::EC2::SecurityGroup",
+            "physical_id": f"vela-resource-{i}" if actions[i % 4] != "Add" else "",
+            "replacement": "Conditional" if i % 7 == 0 else "False",
+            "policy_action": "Delete" if actions[i % 4] == "Remove" else "",
+            "scope": ["Properties", "Tags"],
+            "details": [
+                {
+                    "attribute": "Properties",
+                    "name": f"Environment.Variables.VAR_{j}",
+                    "before": f"old-value-{i}-{j}",
+                    "after": f"new-value-{i}-{j}",
+                    "requires_recreation": "Never",
+                    "evaluation": "Static",
+                    "source": "DirectModification",
+                    "causing": "",
+                }
+                for j in range(8 if actions[i % 4] == "Modify" else 0)
+            ],
+        }
+        for i in range(DIFF_ROWS)
+    ]
+    outputs = {
+        "stack": "DatabaseStack",
+        "change_set": "velaops-bench-review-add-dsql",
+        "change_set_id": "arn:aws:cloudformation:us-east-1:123456789012:changeSet/velaops-bench/1",
+        "empty": False,
+        "diff": diff,
+        "blockers": [],
+        "previous_template": "{}",
+        "since_event": "",
+    }
+    keys = [d.key for d in THROUGH_STACKS.steps]
+    migration.steps.filter(key__in=keys[: keys.index("review_add_dsql")]).update(state=Step.State.SUCCEEDED)
+    review = migration.steps.get(key="review_add_dsql")
+    Attempt.objects.create(
+        migration=migration, step=review, number=1, action="run", status="succeeded", requested_by=user, outputs=outputs
+    )
+    Step.objects.filter(pk=review.pk).update(state=Step.State.SUCCEEDED, outputs=outputs)
 
 
 def measure(base: str) -> list[Figure]:
@@ -62,8 +129,14 @@ def measure(base: str) -> list[Figure]:
     page = session.get(base + path).text
     provision_row = page.split('data-step="provision_dsql"')[1]
     attempt = re.search(r'href="(/environments/bench/migrations/\d+/attempts/\d+/)"', provision_row).group(1)
+    stacks_page = session.get(f"{base}/environments/bench-stacks/").text
+    diff_path = re.search(r'href="(/environments/bench-stacks/migrations/\d+/)"', stacks_page).group(1)
+    diff_page = session.get(base + diff_path).text
+    assert diff_page.count('class="diff-row') == DIFF_ROWS, "the diff does not show every resource change"
     cases = [
         ("migration_page_ms", path, {}, "full page"),
+        (f"change_set_diff_page_ms_{DIFF_ROWS}_changes", diff_path, {}, "migration page with the diff"),
+        (f"change_set_diff_partial_ms_{DIFF_ROWS}_changes", diff_path, htmx, "its HTMX refresh"),
         ("steps_partial_ms", path, htmx, "HTMX refresh of the steps"),
         ("steps_poll_unchanged_ms", f"{path}?v={version}", htmx, "204: nothing changed"),
         (f"attempt_page_{LOG_LINES}_log_lines_ms", attempt, {}, "whole log rendered"),
