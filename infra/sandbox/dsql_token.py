@@ -44,6 +44,9 @@ def check_token(
 
     `secret_for(access_key_id)` returns the secret key the sandbox knows for that key (None: unknown);
     `cluster_status(identifier)` returns the DSQL cluster's status in moto (None: no such cluster).
+    A `secret_for` that also has `session_token(key)` and `authorize(key, action, identifier, region)`
+    (infra/sandbox/iam_principals.MotoPrincipals) makes this IAM's check too: an STS key's token must carry
+    its session token, and the key's principal must be allowed dsql:DbConnect(Admin) on the cluster's ARN.
     """
     host, sep, query = token.partition("/?")
     if not sep:
@@ -80,6 +83,9 @@ def check_token(
     secret = secret_for(scope[0])
     if secret is None:
         return Refusal("28P01", "the token is signed with an access key the sandbox does not know")
+    session_token = getattr(secret_for, "session_token", None)
+    if session_token is not None and session_token(scope[0]) != params.get("X-Amz-Security-Token"):
+        return Refusal("28P01", "the token's security token is not its access key's session")
     if not hmac.compare_digest(
         params.get("X-Amz-Signature", ""), _signature(host, query, params, region, scope[0], secret)
     ):
@@ -92,7 +98,23 @@ def check_token(
     # UPDATING keeps serving (an assumption: the guide is silent). Anything else refuses.
     if status not in CONNECTABLE:
         return Refusal("28000", f"cluster {match['identifier']} is {status}, not ACTIVE")
+    authorize = getattr(secret_for, "authorize", None)
+    if authorize is not None:
+        allowed, principal = authorize(scope[0], f"dsql:{expected_action}", match["identifier"], region)
+        if not allowed:
+            # DSQL's troubleshooting guide: "IAM authentication failed for user ..."; IAM's wording for why.
+            return Refusal(
+                "28000",
+                f'IAM authentication failed for user "{user}": {principal or scope[0]} is not authorized to '
+                f"perform: dsql:{expected_action} on resource: "
+                f"{_cluster_arn(principal, region, match['identifier'])}",
+            )
     return None
+
+
+def _cluster_arn(principal: str, region: str, identifier: str) -> str:
+    account = principal.split(":")[4] if principal.count(":") >= 5 else "*"
+    return f"arn:aws:dsql:{region}:{account}:cluster/{identifier}"
 
 
 def _signature(host: str, query: str, params: dict[str, str], region: str, access_key: str, secret: str) -> str:

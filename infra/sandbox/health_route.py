@@ -142,7 +142,9 @@ class HealthRoute:
     def _dsql_client(self, region: str) -> Any:
         with self._clients_lock:
             if region not in self._dsql_clients:
-                self._dsql_clients[region] = self._session.client(
+                from infra.sandbox import lambda_identity  # tokens are signed as the function's execution role
+
+                self._dsql_clients[region] = lambda_identity.session(self.config, self.function_name).client(
                     "dsql", region_name=region, endpoint_url=self.config.moto_url, config=self._aws_config
                 )
             return self._dsql_clients[region]

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from infra.sandbox import aurora_db, dsql_proxy
+from infra.sandbox import aurora_db, dsql_proxy, iam_principals
 from infra.sandbox.config import SandboxConfig
 from infra.sandbox.control import ControlError, ControlServer, get_state, identity, set_faults
-from infra.sandbox.dsql_proxy import DsqlProxy, known_secrets, moto_cluster_status
+from infra.sandbox.dsql_proxy import DsqlProxy, moto_cluster_status
 from infra.sandbox.faults import Faults, FaultSwitches
 from infra.sandbox.health_route import HealthRoute
 from infra.sandbox.moto_server import MotoServer, is_answering
@@ -31,6 +31,7 @@ class Sandbox:
         self.config = config
         self.faults = FaultSwitches(faults)
         self.moto = MotoServer(config.host, config.moto_port, verbose=verbose, aurora_port=config.pg_port)
+        self.iam_enforced = iam_principals.enforced_by_default()  # SANDBOX_IAM=0: moto evaluates no IAM
         self.account: SeededAccount | None = None
         # The control state of the running sandbox this one adopted (None: this one runs its own parts).
         self.adopted: dict[str, Any] | None = None
@@ -71,10 +72,14 @@ class Sandbox:
             dsql_proxy.drop_database(config)
         # Before any Lambda function exists, or moto would try to run it in Docker.
         self.moto.configure(config.dsql_creating_seconds)
+        # IAM evaluated from the first request on: the seed signs as the sandbox's admin, VelaOps as itself.
+        iam_principals.enforce(self.moto.url, self.iam_enforced)
         aurora_db.ensure(config)
         dsql_proxy.ensure_database(config)
 
-        proxy = DsqlProxy(config, self.faults, secret_for=known_secrets(), cluster_status=moto_cluster_status(config))
+        # Token keys and their principals' grants are moto's (IAM users, STS sessions): DSQL asks IAM too.
+        principals = iam_principals.MotoPrincipals(config)
+        proxy = DsqlProxy(config, self.faults, secret_for=principals, cluster_status=moto_cluster_status(config))
         for part in (proxy, HealthRoute(config, self.faults), ControlServer(config, self.faults)):
             part.start()
             self._stops.append(part.stop)

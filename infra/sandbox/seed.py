@@ -14,7 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from infra.sandbox import stacks
+from infra.sandbox import iam_principals, stacks
 from infra.sandbox.config import SandboxConfig
 
 AURORA_CLUSTER = "vela-aurora"
@@ -65,8 +65,13 @@ class SeededAccount:
 
 
 def _client(config: SandboxConfig, service: str) -> Any:
-    # moto checks no signature: fixed keys keep seeding independent of whatever credentials are around.
-    session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name=config.region)
+    # The sandbox's admin key (allowed everything, infra/sandbox/cfn/iam_auth.py): seeding is not VelaOps's work,
+    # and fixed keys keep it independent of whatever credentials are around.
+    session = boto3.Session(
+        aws_access_key_id=iam_principals.ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=iam_principals.ADMIN_SECRET_ACCESS_KEY,
+        region_name=config.region,
+    )
     return session.client(service, endpoint_url=config.moto_url, config=Config(retries={"max_attempts": 2}))
 
 
@@ -80,6 +85,7 @@ def seed_account(config: SandboxConfig) -> SeededAccount:
     def client(service: str) -> Any:
         return _client(config, service)
 
+    iam_principals.seed_velaops(config, client)  # VelaOps's own principal, with exactly its documented policy
     stacks.deploy(config, client, "r0")
     _items(config)
     cfn = client("cloudformation")
@@ -115,8 +121,8 @@ def _items(config: SandboxConfig) -> None:
         "dynamodb",
         region_name=config.region,
         endpoint_url=config.moto_url,
-        aws_access_key_id="sandbox",
-        aws_secret_access_key="sandbox",
+        aws_access_key_id=iam_principals.ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=iam_principals.ADMIN_SECRET_ACCESS_KEY,
     )
     for name, (_key, items) in TABLES.items():
         if ddb.scan(TableName=name, Limit=1, Select="COUNT")["Count"]:
@@ -136,6 +142,10 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
         # A fresh moto forgot the cluster an earlier rehearsal created: do not point at a ghost.
         environment.dsql_cluster_identifier = ""
         environment.save(update_fields=["dsql_cluster_identifier", "updated_at"])
+    if not stacks.stack_exists(_client(config, "cloudformation"), "ApiStack") and account.role_arn:
+        # No stack grants the Lambda's role its DSQL login (r1 would): an account ready for the direct-API
+        # runbook has it, or the Lambda's DSQL login is refused once it points at the cluster, as on AWS.
+        iam_principals.grant_lambda_dsql(config, lambda service: _client(config, service), account.role_arn)
     # A daily report schedule, alerts to a local mailbox (var/mail under make run), an example report.
     from infra.sandbox.reports import sandbox_reporting
 

@@ -3,7 +3,8 @@
 Each part is a deliberate, tested extension listed in docs/sandbox.md with how AWS differs:
 `resources` (models for the resource types Vela's templates use that moto lacks), `engine` (change
 sets with Replacement/PolicyAction/Details, IMPORT change sets, DeletionPolicy on removal, exports
-held by their importers, per-resource stack events) and `drift` (stack drift detection).
+held by their importers, per-resource stack events), `drift` (stack drift detection) and `iam_auth` (IAM
+evaluated for the sandbox's principals when moto's access control is on).
 `install()` is idempotent: the sandbox's moto process (`python -m infra.sandbox.cfn.server`) and the
 tests' in-process moto both call it.
 """
@@ -20,12 +21,13 @@ def install() -> None:
     from moto.cloudformation import parsing
 
     from infra.sandbox import dsql_lifecycle
-    from infra.sandbox.cfn import drift, engine, resources
+    from infra.sandbox.cfn import drift, engine, iam_auth, resources
 
     dsql_lifecycle.install()  # DSQL's IDLE/INACTIVE/UPDATING/PENDING_SETUP (not CloudFormation, same install)
     resources.install()
     engine.install()
     drift.install()
+    iam_auth.install()
     # moto maps resource types to models once (lru_cache over CloudFormationModel.__subclasses__()):
     # forget that map so the models registered above are found.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
