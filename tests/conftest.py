@@ -8,6 +8,9 @@ from django.contrib.auth.models import Group, Permission
 from dashboard import roles
 from dashboard.models import Environment
 from dashboard.redis_client import redis_client
+from tests.fixtures.botocore_data import share_parsed_data_files
+
+share_parsed_data_files()  # before any boto3 Session of the run
 
 pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.sandbox", "tests.fixtures.outages"]
 
@@ -89,33 +92,47 @@ def environment(db):
     )
 
 
-@pytest.fixture
-def fresh_direct_sandbox_environment(sandbox, db):
-    """The sandbox account as seeded, then released from its stacks (every resource retained, the stacks
-    deleted): an environment whose resources no stack owns, migrated by the direct-API runbook."""
-    from infra.sandbox import stacks
-    from infra.sandbox.seed import _client, seed_account
-
-    sandbox.moto.reset()
-    sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
-    sandbox.account = seed_account(sandbox.config)
-    stacks.release(sandbox.config, lambda service: _client(sandbox.config, service))
-    environment = sandbox.seed_environment()
-    environment.cloudformation_stacks = []
-    environment.save(update_fields=["cloudformation_stacks"])
-    yield environment
-    # The other tests expect Vela as its stacks hold it.
-    sandbox.moto.reset()
-    sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
-    sandbox.account = seed_account(sandbox.config)
+FRESH_SANDBOX_FIXTURES = {"fresh_sandbox_environment", "fresh_direct_sandbox_environment"}
+NEXT_TEST = pytest.StashKey()
 
 
-@pytest.fixture
-def fresh_sandbox_environment(sandbox, db):
-    """The sandbox account as seeded, whatever earlier tests did to it (migrations delete Aurora)."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    # Before the test's fixtures are torn down: they may look at what runs next.
+    item.stash[NEXT_TEST] = nextitem
+
+
+def reseed_sandbox(sandbox) -> None:
+    """An empty moto, then Vela as its stacks hold it."""
     from infra.sandbox.seed import seed_account
 
     sandbox.moto.reset()
     sandbox.moto.configure(sandbox.config.dsql_creating_seconds)
     sandbox.account = seed_account(sandbox.config)
+
+
+@pytest.fixture
+def fresh_direct_sandbox_environment(request, sandbox, db):
+    """The sandbox account as seeded, then released from its stacks (every resource retained, the stacks
+    deleted): an environment whose resources no stack owns, migrated by the direct-API runbook."""
+    from infra.sandbox import stacks
+    from infra.sandbox.seed import _client
+
+    reseed_sandbox(sandbox)
+    stacks.release(sandbox.config, lambda service: _client(sandbox.config, service))
+    environment = sandbox.seed_environment()
+    environment.cloudformation_stacks = []
+    environment.save(update_fields=["cloudformation_stacks"])
+    yield environment
+    # The other tests expect Vela as its stacks hold it; a next test that makes a fresh account reseeds anyway
+    # (a reseed after a migration takes seconds), and after the last test nothing needs it.
+    following = request.node.stash.get(NEXT_TEST, None)
+    if following is not None and not FRESH_SANDBOX_FIXTURES.intersection(following.fixturenames):
+        reseed_sandbox(sandbox)
+
+
+@pytest.fixture
+def fresh_sandbox_environment(sandbox, db):
+    """The sandbox account as seeded, whatever earlier tests did to it (migrations delete Aurora)."""
+    reseed_sandbox(sandbox)
     return sandbox.seed_environment()
