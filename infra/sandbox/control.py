@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from infra.sandbox.config import SandboxConfig
-from infra.sandbox.faults import DESCRIPTIONS, FaultError, FaultSwitches
+from infra.sandbox.fault_effects import MotoFaults
+from infra.sandbox.faults import CHOICES, DESCRIPTIONS, FaultError, Faults, FaultSwitches
 
 MAX_BODY = 4096
 
@@ -28,18 +29,25 @@ class ControlServer:
     def __init__(self, config: SandboxConfig, faults: FaultSwitches) -> None:
         self.config, self.faults = config, faults
         self._server: ThreadingHTTPServer | None = None
+        self.moto_faults = MotoFaults(config)
+        faults.subscribe(self.moto_faults.apply)
 
     def state(self) -> dict[str, Any]:
         return {
             "aws_endpoint_url": self.config.moto_url,
             "faults": self.faults.current.as_dict(),
             "descriptions": DESCRIPTIONS,
+            "choices": CHOICES,
+            # Why the API Lambda does or does not reach DSQL (the health route only says "timeout", as AWS would).
+            "network_path": self.moto_faults.network_path(),
+            "revoked_rules": self.moto_faults.revoked,
             # Who serves these ports: a second sandbox started with the same config adopts this one.
             "sandbox": identity(self.config),
         }
 
     def start(self) -> None:
         control = self
+        self.moto_faults.apply(Faults(), self.faults.current)  # the --fault switches the sandbox started with
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from http import HTTPStatus
@@ -22,6 +23,7 @@ import boto3
 import psycopg
 from botocore.config import Config
 
+from infra.sandbox import network, seed
 from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
 from infra.sandbox.faults import FaultSwitches
 
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 
 FUNCTION_NAME = "vela-api"
 DSQL_CONNECT_TIMEOUT = 5
+# What psycopg says when connect_timeout passes with no answer: a dropped packet looks exactly like this.
+CONNECT_TIMEOUT_ERROR = "connection timeout expired"
+_CLUSTER_HOST = re.compile(r"^(?P<identifier>[a-z0-9]+)\.dsql\.[a-z0-9-]+\.on\.aws$")
 
 
 class HealthRoute:
@@ -50,6 +55,11 @@ class HealthRoute:
         self._lambda = self._session.client("lambda", endpoint_url=config.moto_url, config=self._aws_config)
         self._dsql_clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        # The network path is the sandbox reading its own EC2 state (as its seed does), not the Lambda calling AWS.
+        observers = {service: seed._client(config, service) for service in ("ec2", "dsql")}
+        self.network = network.CachedPath(observers.__getitem__)
+        # How long a connection to an unreachable endpoint hangs before the handler gives up (its connect timeout).
+        self.unreachable_wait_seconds: float = DSQL_CONNECT_TIMEOUT
 
     def start(self) -> None:
         route = self
@@ -106,14 +116,18 @@ class HealthRoute:
     def check_dsql(self) -> dict[str, Any]:
         result: dict[str, Any] = {"connected": False, "latencyMs": None, "clusterArn": None}
         try:
-            variables = self._lambda_variables()
+            configuration = self._lambda_configuration()
         except Exception as exc:
             result["error"] = f"cannot read {self.function_name} configuration: {type(exc).__name__}"
             return result
+        variables = (configuration.get("Environment") or {}).get("Variables") or {}
         result["clusterArn"] = variables.get("DSQL_CLUSTER_ARN") or None
         endpoint = variables.get("DSQL_ENDPOINT")
         if not endpoint:
             return result  # not migrated yet: degraded, not an error
+        if not self._reachable(configuration, endpoint):
+            result["error"] = CONNECT_TIMEOUT_ERROR
+            return result
         region = variables.get("DSQL_REGION") or variables.get("AWS_REGION") or self.config.region
         dsql = self._dsql_client(region)
         started = time.perf_counter()
@@ -149,6 +163,22 @@ class HealthRoute:
                 )
             return self._dsql_clients[region]
 
-    def _lambda_variables(self) -> dict[str, str]:
-        configuration = self._lambda.get_function_configuration(FunctionName=self.function_name)
-        return (configuration.get("Environment") or {}).get("Variables") or {}
+    def _lambda_configuration(self) -> dict[str, Any]:
+        return self._lambda.get_function_configuration(FunctionName=self.function_name)
+
+    def _reachable(self, configuration: dict[str, Any], endpoint: str) -> bool:
+        """Whether the real function's packets would reach the cluster; if not, hang as a dropped SYN does."""
+        match = _CLUSTER_HOST.match(endpoint)
+        if not match:
+            return True  # not a DSQL host name: the login refuses it, as DSQL would
+        try:
+            verdict = self.network.verdict(configuration.get("VpcConfig"), match["identifier"])
+        except Exception as exc:  # the sandbox could not read its EC2 state: no reason to invent a failure
+            log.warning("health route: network path not checked (%s)", type(exc).__name__)
+            return True
+        if verdict.reachable:
+            return True
+        # The client sees only the timeout, as from AWS; the reason is for the rehearsing engineer (log, /faults).
+        log.warning("health route: %s cannot reach %s: %s", self.function_name, endpoint, verdict.reason)
+        self._stopping.wait(self.unreachable_wait_seconds)
+        return False

@@ -19,6 +19,10 @@ from infra.sandbox.config import SandboxConfig
 
 AURORA_CLUSTER = "vela-aurora"
 LAMBDA_FUNCTION = "vela-api"
+# The interface endpoint service of DSQL in a Region (what GetVpcEndpointServiceName answers for any cluster
+# there; moto 5.2's fixed suffix, held by tests/sandbox/test_health_route.py), and the direct-API seed's names.
+DSQL_ENDPOINT_SERVICE = "com.amazonaws.{region}.dsql-7cwu"
+DSQL_ENDPOINT_GROUP = "vela-dsql-endpoint-sg"
 STACKS = list(stacks.STACKS)
 
 # The tables Vela's CDK app names (infra/sandbox/cdk): key attribute, then a few items, enough for a
@@ -138,6 +142,10 @@ def seed_environment(config: SandboxConfig, account: SeededAccount) -> Any:
 
     defaults = environment_settings(config, account)
     environment, _ = Environment.objects.update_or_create(slug=config.environment_slug, defaults=defaults)
+    if not stacks.stack_exists(_client(config, "cloudformation"), "DatabaseStack"):
+        # No stack owns Vela (stacks.release): the direct-API runbook, which makes no network path, rehearses
+        # here, so the VPC gets the DSQL endpoint r1 would have added, as an account ready for it would have.
+        ensure_dsql_endpoint(config)
     if environment.dsql_cluster_identifier and not _dsql_cluster_exists(config, environment.dsql_cluster_identifier):
         # A fresh moto forgot the cluster an earlier rehearsal created: do not point at a ghost.
         environment.dsql_cluster_identifier = ""
@@ -189,3 +197,47 @@ def _dsql_cluster_exists(config: SandboxConfig, identifier: str) -> bool:
         if _error_code(exc) == "ResourceNotFoundException":
             return False
         raise
+
+
+def ensure_dsql_endpoint(config: SandboxConfig) -> str:
+    """An interface VPC endpoint for DSQL in the API Lambda's VPC (private DNS, both of its subnets) with a
+    security group open on 5432 to the Lambda's group, as r1's DatabaseStack declares; created if missing."""
+    ec2 = _client(config, "ec2")
+    vpc_config = _client(config, "lambda").get_function_configuration(FunctionName=LAMBDA_FUNCTION)["VpcConfig"]
+    subnet_ids, (api_group,) = vpc_config["SubnetIds"], vpc_config["SecurityGroupIds"]
+    vpc_id = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"][0]["VpcId"]
+    service = DSQL_ENDPOINT_SERVICE.format(region=config.region)
+    existing = ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "service-name", "Values": [service]}]
+    )["VpcEndpoints"]
+    if existing:
+        return existing[0]["VpcEndpointId"]
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [DSQL_ENDPOINT_GROUP]}]
+    )["SecurityGroups"]
+    if groups:
+        group = groups[0]["GroupId"]
+    else:
+        group = ec2.create_security_group(
+            GroupName=DSQL_ENDPOINT_GROUP, Description="Vela DSQL interface endpoint", VpcId=vpc_id
+        )["GroupId"]
+        ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 5432,
+                    "ToPort": 5432,
+                    "UserIdGroupPairs": [{"GroupId": api_group, "Description": "Vela API to DSQL"}],
+                }
+            ],
+        )
+    return ec2.create_vpc_endpoint(
+        VpcEndpointType="Interface",
+        VpcId=vpc_id,
+        ServiceName=service,
+        SubnetIds=subnet_ids,
+        SecurityGroupIds=[group],
+        PrivateDnsEnabled=True,
+        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "app", "Value": "vela"}]}],
+    )["VpcEndpoint"]["VpcEndpointId"]

@@ -43,12 +43,25 @@ def sandbox_faults(request: HttpRequest, slug: str) -> HttpResponse:
     environment, state, error = _sandbox_environment(request, slug)
     switches = []
     if state:
-        descriptions = state.get("descriptions", {})
+        descriptions, choices = state.get("descriptions", {}), state.get("choices", {})
         switches = [
-            {"name": name, "value": value, "numeric": not isinstance(value, bool), "help": descriptions.get(name, "")}
+            {
+                "name": name,
+                "value": value,
+                "choices": choices.get(name) or [],
+                "numeric": isinstance(value, int) and not isinstance(value, bool),
+                "on": bool(value) and value != "off",
+                "help": descriptions.get(name, ""),
+            }
             for name, value in state["faults"].items()
         ]
-    context = {"environment": environment, "switches": switches, "error": error}
+    context = {
+        "environment": environment,
+        "switches": switches,
+        "network_path": (state or {}).get("network_path"),
+        "revoked_rules": (state or {}).get("revoked_rules") or [],
+        "error": error,
+    }
     return render(request, "sandbox/faults.html", context, status=503 if error else 200)
 
 

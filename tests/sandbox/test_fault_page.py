@@ -60,3 +60,21 @@ def test_without_a_control_url_there_is_no_fault_page(client, superuser, setting
     settings.SANDBOX_CONTROL_URL = ""
     client.force_login(superuser)
     assert client.get(reverse("sandbox-faults", args=[sandbox_environment.slug])).status_code == 404
+
+
+def test_dsql_idle_is_a_choice_that_sets_moto_and_goes_back_when_cleared(
+    client, superuser, control, sandbox_environment
+):
+    from infra.sandbox import dsql_lifecycle
+
+    client.force_login(superuser)
+    page = client.get(reverse("sandbox-faults", args=[sandbox_environment.slug]))
+    assert b'<option value="inactive">' in page.content and b"network-path" in page.content
+    url = reverse("sandbox-set-fault", args=[sandbox_environment.slug])
+    client.post(url, {"name": "dsql_idle", "value": "inactive"})
+    assert control.faults.current.dsql_idle == "inactive"
+    assert dsql_lifecycle.current(control.config.moto_url)["forced"] == "INACTIVE"
+    response = client.post(url, {"name": "dsql_idle", "value": "asleep"}, follow=True)
+    assert b"off, idle, inactive" in response.content
+    control.faults.clear()
+    assert dsql_lifecycle.current(control.config.moto_url)["forced"] is None

@@ -72,3 +72,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         for name, value in state["faults"].items():
             self.stdout.write(f"{name} = {value}")
+        path = state.get("network_path") or {}
+        if path.get("checked"):
+            verdict = "reachable" if path["reachable"] else "UNREACHABLE"
+            self.stdout.write(f"network path: {path['function']} -> DSQL {verdict} ({path['reason']})")
