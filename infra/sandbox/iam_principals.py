@@ -95,8 +95,8 @@ class MotoPrincipals:
     """What the DSQL endpoint asks about a token's key, answered by the moto that holds the account's IAM.
 
     Callable as `secret_for(access_key_id)` (dsql_token.check_token), and `authorize(...)` evaluates the
-    key's principal's policies for an action on a resource ARN. Answers are cached for a few seconds:
-    a login asks twice, and a policy change shows at the next login after that.
+    key's principal's policies for an action on a resource ARN, asked afresh at every login (a policy change
+    shows at the next one); a key's secret and session are cached for a moment, since a login asks twice.
     """
 
     CACHE_SECONDS = 2.0
@@ -110,7 +110,7 @@ class MotoPrincipals:
         cache_key = (op, *sorted(payload.items()))  # type: ignore[arg-type]
         with self._lock:
             hit = self._cache.get(cache_key)
-            if hit and time.monotonic() - hit[0] < self.CACHE_SECONDS:
+            if op == "principal" and hit and time.monotonic() - hit[0] < self.CACHE_SECONDS:
                 return hit[1]
         try:
             answer = _post(f"{self.config.moto_url}/moto-api/sandbox/iam/{op}", payload, self.timeout)
@@ -118,8 +118,9 @@ class MotoPrincipals:
             if exc.code != 404:
                 raise
             answer = None
-        with self._lock:
-            self._cache[cache_key] = (time.monotonic(), answer)
+        if op == "principal":
+            with self._lock:
+                self._cache[cache_key] = (time.monotonic(), answer)
         return answer
 
     def principal(self, access_key_id: str) -> dict[str, Any] | None:
