@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dashboard.runbook.definition import StepDefinition
 from dashboard.runbook.steps import (
     adopt_dsql,
+    apply_schema,
     baseline_dynamodb,
     complete,
     decommission_aurora,
@@ -39,7 +40,7 @@ class Runbook:
 
 
 DIRECT = Runbook(
-    version="2026.11-1",
+    version="2026.12-2",
     mode="direct",
     title="Direct-API runbook (no stack owns the resources)",
     steps=(
@@ -49,6 +50,7 @@ DIRECT = Runbook(
         snapshot_aurora.STEP,
         provision_dsql.STEP,
         verify_dsql.STEP,
+        apply_schema.STEP,
         point_lambda.STEP,
         verify_api.STEP,
         verify_dynamodb.STEP,
@@ -58,7 +60,7 @@ DIRECT = Runbook(
 )
 
 THROUGH_STACKS = Runbook(
-    version="2026.12-stacks-1",
+    version="2026.12-stacks-2",
     mode="stacks",
     title="Through CloudFormation (the stacks own the resources)",
     steps=(
@@ -71,6 +73,7 @@ THROUGH_STACKS = Runbook(
         stack_change.REVIEW_ADD_DSQL,
         stack_change.EXECUTE_ADD_DSQL,
         verify_dsql.STEP,
+        apply_schema.STEP,
         stack_change.REVIEW_POINT_LAMBDA,
         stack_change.EXECUTE_POINT_LAMBDA,
         verify_api.STEP,

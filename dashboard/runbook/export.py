@@ -5,8 +5,9 @@ from __future__ import annotations
 from dashboard.models import Attempt, MigrationRun
 
 # Outputs not printed among a step's others: the diff has its own table (the page's, the export's change sets),
-# the previous template is only kept for the rollback to deploy (tens of kilobytes of JSON nobody reads there).
-NOT_PRINTED = ("diff", "previous_template")
+# the previous template is only kept for the rollback to deploy (tens of kilobytes of JSON nobody reads there);
+# the schema step's script is a download of its own and its findings a table of their own.
+NOT_PRINTED = ("diff", "previous_template", "script", "findings")
 
 
 def migration_as_json(migration: MigrationRun) -> dict:

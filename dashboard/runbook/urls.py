@@ -10,6 +10,7 @@ urlpatterns = [
     path(migration, views.migration_detail, name="migration-detail"),
     path(migration + "abandon", views.migration_abandon, name="migration-abandon"),
     path(migration + "export.<str:fmt>", views.migration_export, name="migration-export"),
+    path(migration + "dsql-schema.sql", views.schema_script, name="migration-schema-script"),
     path(migration + "steps/<int:step_pk>/<str:action>", views.step_action, name="step-action"),
     path(
         migration + "steps/<int:step_pk>/approval/<str:action>",

@@ -232,3 +232,19 @@ def migration_export(request: HttpRequest, slug: str, pk: int, fmt: str) -> Http
         response = HttpResponse(migration_as_markdown(migration), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+@require_GET
+def schema_script(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The DSQL DDL the schema step translated (the step's outputs, or its latest attempt's if it failed), to read
+    before or after it runs."""
+    migration = _migration(request, slug, pk)
+    step = get_object_or_404(Step, migration=migration, key="apply_schema")
+    latest = step.attempts.filter(action=Attempt.Action.RUN).order_by("-number").first()
+    script = (step.outputs or {}).get("script") or ((latest.outputs or {}).get("script") if latest else "")
+    if not script:
+        raise Http404("The schema step has not translated Aurora's schema yet.")
+    response = HttpResponse(script, content_type="application/sql; charset=utf-8")
+    name = f"velaops-{migration.environment.slug}-migration-{migration.pk}-dsql-schema.sql"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

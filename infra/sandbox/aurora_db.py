@@ -45,9 +45,34 @@ CREATE TABLE IF NOT EXISTS tts_audio (
     text_sha256 text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- What the DSQL translation has to change (issue #15): a serial key, plain and descending indexes, an
+-- enum, a PL/pgSQL trigger keeping updated_at, and a view it can keep as is.
+DO $$ BEGIN
+    CREATE TYPE study_mode AS ENUM ('learn', 'review', 'cram');
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+CREATE TABLE IF NOT EXISTS study_sessions (
+    id serial PRIMARY KEY,
+    account_id uuid NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    mode study_mode NOT NULL DEFAULT 'review',
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS cards_deck_id ON cards (deck_id);
+CREATE INDEX IF NOT EXISTS reviews_card_recent ON reviews (card_id, reviewed_at DESC);
+CREATE OR REPLACE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER study_sessions_touch BEFORE UPDATE ON study_sessions
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+CREATE OR REPLACE VIEW deck_sizes AS
+    SELECT d.id AS deck_id, d.account_id, count(c.id) AS cards
+    FROM decks d LEFT JOIN cards c ON c.deck_id = d.id GROUP BY d.id, d.account_id;
 """
 
-TABLES = ["accounts", "decks", "cards", "reviews", "tts_audio"]
+TABLES = ["accounts", "cards", "decks", "reviews", "study_sessions", "tts_audio"]
 
 
 def ensure(config: SandboxConfig) -> None:

@@ -77,7 +77,7 @@ def test_rollback_of_an_earlier_step_waits_for_later_rollbacks(migration):
     mark(migration, *BEFORE_DECOMMISSION)
     migration.environment.dsql_cluster_identifier = "abc"
     migration.environment.save()
-    with pytest.raises(service.ActionRefused, match="Roll back the later steps first: Point the API Lambda"):
+    with pytest.raises(service.ActionRefused, match="later steps first: Schema onto DSQL, Point the API Lambda"):
         request(migration, "provision_dsql", "rollback", confirmation="abc")
 
 

@@ -11,6 +11,7 @@ from dashboard.monitoring.probes import run_probe
 from dashboard.runbook import DIRECT, service
 from tests.runbook.conftest import step
 from tests.runbook.test_worker import wait_finished
+from tests.sandbox.helpers import clear_vela_schema_from_dsql
 from velaops.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,8 +102,9 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_direct_sandbox_env
     assert step(migration, "provision_dsql").attempts.get().outputs["aws_request_ids"]
 
 
-def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment, operator):
+def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment, operator, sandbox):
     environment = fresh_direct_sandbox_environment
+    clear_vela_schema_from_dsql(sandbox)  # the new cluster starts empty, as on AWS
     migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
     for key in (
         "preflight_stacks",
@@ -111,14 +113,15 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
         "snapshot_aurora",
         "provision_dsql",
         "verify_dsql",
+        "apply_schema",
         "point_lambda",
     ):
         assert act(migration, key, operator).status == "succeeded", key
     lam = aws(environment, "lambda")
     identifier = step(migration, "provision_dsql").outputs["identifier"]
 
-    # Rolling back the cluster first is refused: the Lambda still points at it.
-    with pytest.raises(service.ActionRefused, match="Point the API Lambda"):
+    # Rolling back the cluster first is refused: the Lambda still points at it, the schema is still on it.
+    with pytest.raises(service.ActionRefused, match="Roll back the later steps first: Schema onto DSQL, Point"):
         act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
 
     assert act(migration, "point_lambda", operator, action="rollback").status == "succeeded"
@@ -127,6 +130,13 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
     ]
     assert not {"DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION"} & set(variables)
     assert "AURORA_CLUSTER_ARN" in variables
+
+    # The schema step takes back what it created on the cluster (the tables are empty).
+    created = [r["name"] for r in step(migration, "apply_schema").outputs["applied"] if r["result"] == "created"]
+    assert {"accounts", "study_sessions", "cards_deck_id"} <= set(created)
+    schema = act(migration, "apply_schema", operator, action="rollback")
+    assert schema.status == "succeeded", schema.error
+    assert [d["name"] for d in schema.outputs["dropped"]] == list(reversed(created))
 
     rollback = act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
     assert rollback.status == "succeeded", rollback.error

@@ -153,7 +153,7 @@ def test_drift_fails_preflight_and_a_blocked_change_stops_the_review(
         .read()
     )
     template["Resources"]["UsersTable9725E9C8"]["Properties"]["TableName"] = "vela-users-v2"
-    s3 = aws(environment, "s3")
+    s3 = admin(environment, "s3")
     bucket = environment.stack_changes["add_dsql"]["template_url"].split("/")[3]
     s3.put_object(Bucket=bucket, Key="replaces-a-table.json", Body=json.dumps(template).encode())
     environment.stack_changes = {
@@ -170,10 +170,22 @@ def test_drift_fails_preflight_and_a_blocked_change_stops_the_review(
     assert aws(environment, "dynamodb").describe_table(TableName="vela-users")["Table"]["TableStatus"] == "ACTIVE"
 
 
+def admin(environment, service: str):
+    """The account's administrator: for what happens outside VelaOps (a CI publishing a template, a hand in the
+    console); VelaOps's own principal may not do it."""
+    return boto3.client(
+        service,
+        endpoint_url=environment.aws_endpoint_url,
+        region_name=environment.region,
+        aws_access_key_id=ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
+    )
+
+
 def publish(environment, name: str, template: dict) -> dict:
     """A template put where the sandbox's CI would publish it; the stack_changes entry that names it."""
     bucket = environment.stack_changes["add_dsql"]["template_url"].split("/")[3]
-    aws(environment, "s3").put_object(Bucket=bucket, Key=name, Body=json.dumps(template).encode())
+    admin(environment, "s3").put_object(Bucket=bucket, Key=name, Body=json.dumps(template).encode())
     return {"template_url": f"https://s3.us-east-1.amazonaws.com/{bucket}/{name}"}
 
 
@@ -254,7 +266,7 @@ def test_the_direct_runbook_refuses_to_change_what_a_stack_owns(worker, fresh_sa
         "in stack DatabaseStack."
     )
     assert aws(environment, "dsql").list_clusters()["clusters"] == []
-    mark(migration, "provision_dsql", "verify_dsql")
+    mark(migration, "provision_dsql", "verify_dsql", "apply_schema")
     cluster = {"identifier": "x", "arn": "arn:aws:dsql:us-east-1:123456789012:cluster/x", "endpoint": "x"}
     migration.steps.filter(key="provision_dsql").update(outputs=cluster)  # as if made beside the stacks
     attempt = act(migration, "point_lambda", operator)
@@ -337,14 +349,7 @@ def test_a_stack_stuck_in_update_rollback_failed_is_continued_by_the_rollback(
     keys = [d.key for d in THROUGH_STACKS.steps]
     for key in keys[: keys.index("review_point_lambda") + 1]:
         assert run(migration, key, operator, environment).status == "succeeded", key
-    # Out of band: the account's administrator, not VelaOps's principal.
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=environment.aws_endpoint_url,
-        region_name=environment.region,
-        aws_access_key_id=ADMIN_ACCESS_KEY_ID,
-        aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
-    )
+    lam = admin(environment, "lambda")  # out of band
     configuration = lam.get_function(FunctionName="vela-api")
     lam.delete_function(FunctionName="vela-api")
 

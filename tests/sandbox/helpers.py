@@ -18,3 +18,19 @@ def create_active_dsql_cluster(sandbox, timeout: float = 15) -> dict:
         assert time.monotonic() < deadline, "cluster never became ACTIVE"
         time.sleep(0.2)
     return dsql.get_cluster(identifier=cluster["identifier"])
+
+
+VELA_DSQL_OBJECTS = (
+    ("VIEW", "deck_sizes"),
+    *(("TABLE", table) for table in ("study_sessions", "reviews", "cards", "decks", "tts_audio", "accounts")),
+)
+
+
+def clear_vela_schema_from_dsql(sandbox) -> None:
+    """A new DSQL cluster is empty on AWS; the sandbox's clusters share one stand-in database (docs/sandbox.md),
+    so a test that needs an empty cluster takes out the Vela schema an earlier migration applied there."""
+    import psycopg
+
+    with psycopg.connect(**sandbox.config.pg_params(sandbox.config.dsql_database)) as conn:
+        for kind, name in VELA_DSQL_OBJECTS:
+            conn.execute(f"DROP {kind} IF EXISTS {name} CASCADE")

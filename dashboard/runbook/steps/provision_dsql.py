@@ -69,8 +69,12 @@ class ProvisionDsql(StepDefinition):
             return {"deleted": None}
         status = self._status(ctx, identifier)
         if status not in GONE and status != "missing":
-            dsql.update_cluster(identifier=identifier, deletionProtectionEnabled=False)
-            ctx.log(f"deletion protection of {identifier} turned off")
+            # DSQL refuses DeleteCluster (ConflictException) while an update is applying: wait it out.
+            self._wait_settled(ctx, identifier)
+            if dsql.get_cluster(identifier=identifier).get("deletionProtectionEnabled"):
+                dsql.update_cluster(identifier=identifier, deletionProtectionEnabled=False)
+                ctx.log(f"deletion protection of {identifier} turned off")
+                self._wait_settled(ctx, identifier)
             dsql.delete_cluster(identifier=identifier)
             ctx.log(f"cluster {identifier} deletion requested")
 
@@ -84,6 +88,13 @@ class ProvisionDsql(StepDefinition):
             environment.dsql_cluster_identifier = ""
             environment.save(update_fields=["dsql_cluster_identifier", "updated_at"])
         return {"deleted": identifier}
+
+    def _wait_settled(self, ctx: StepContext, identifier: str) -> None:
+        def settled() -> tuple[bool, str]:
+            state = self._status(ctx, identifier)
+            return state != "UPDATING", state
+
+        ctx.wait_for(f"cluster {identifier} to finish updating", settled, timeout=ACTIVE_TIMEOUT, interval=2)
 
     @staticmethod
     def _status(ctx: StepContext, identifier: str) -> str:
