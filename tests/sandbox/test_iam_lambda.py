@@ -18,8 +18,9 @@ GRANT = "test-dsql-login"
 
 
 @pytest.fixture
-def pointed_lambda(sandbox):
-    """vela-api pointed at a new ACTIVE cluster (its variables and the role's test grant restored after)."""
+def pointed_lambda(sandbox, fresh_sandbox_environment):
+    """vela-api pointed at a new ACTIVE cluster in a freshly seeded account (earlier tests change its network
+    and the role), its variables and the role's test grant restored after."""
     lam = admin_client(sandbox.config.moto_url, "lambda")
     before = lam.get_function_configuration(FunctionName=LAMBDA_FUNCTION)["Environment"]["Variables"]
     ensure_path = getattr(seed, "ensure_dsql_endpoint", None)
