@@ -16,7 +16,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
+# One Chromium for the browser tests (each test still gets a context of its own), stopped after the last of
+# them: the async-unsafe switch below must not outlive this package.
+@pytest.fixture(scope="package")
 def browser():
     if not shutil.which(CHROMIUM):
         if os.environ.get("VELAOPS_REQUIRE_BROWSER"):
