@@ -38,8 +38,6 @@ class ControlServer:
             "faults": self.faults.current.as_dict(),
             "descriptions": DESCRIPTIONS,
             "choices": CHOICES,
-            # Why the API Lambda does or does not reach DSQL (the health route only says "timeout", as AWS would).
-            "network_path": self.moto_faults.network_path(),
             "revoked_rules": self.moto_faults.revoked,
             # Who serves these ports: a second sandbox started with the same config adopts this one.
             "sandbox": identity(self.config),
@@ -51,6 +49,10 @@ class ControlServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                if self.path == "/network-path":
+                    # Why the API Lambda does or does not reach DSQL (the health route only says "timeout", as
+                    # AWS would). Apart from /faults, which a second sandbox reads with a short timeout to adopt.
+                    return self._send(HTTPStatus.OK, control.moto_faults.network_path())
                 if self.path != "/faults":
                     return self._send(HTTPStatus.NOT_FOUND, {"error": "not found"})
                 self._send(HTTPStatus.OK, control.state())
@@ -118,9 +120,16 @@ def set_faults(control_url: str, changes: dict[str, Any], timeout: float = 3) ->
     return _call("POST", control_url, changes, timeout)
 
 
-def _call(method: str, control_url: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+def get_network_path(control_url: str, timeout: float = 10) -> dict[str, Any]:
+    """The API Lambda's network path to its DSQL cluster, as the running sandbox evaluates it now."""
+    return _call("GET", control_url, None, timeout, path="/network-path")
+
+
+def _call(
+    method: str, control_url: str, body: dict[str, Any] | None, timeout: float, path: str = "/faults"
+) -> dict[str, Any]:
     request = urllib.request.Request(
-        f"{control_url.rstrip('/')}/faults",
+        f"{control_url.rstrip('/')}{path}",
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json"},
         method=method,

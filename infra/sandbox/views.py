@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.models import Environment
-from infra.sandbox.control import ControlError, get_state, set_faults
+from infra.sandbox.control import ControlError, get_network_path, get_state, set_faults
 from infra.sandbox.faults import FaultError, parse_value
 
 
@@ -58,11 +58,18 @@ def sandbox_faults(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "environment": environment,
         "switches": switches,
-        "network_path": (state or {}).get("network_path"),
+        "network_path": _network_path() if state else None,
         "revoked_rules": (state or {}).get("revoked_rules") or [],
         "error": error,
     }
     return render(request, "sandbox/faults.html", context, status=503 if error else 200)
+
+
+def _network_path() -> dict[str, Any]:
+    try:
+        return get_network_path(settings.SANDBOX_CONTROL_URL)
+    except ControlError as exc:
+        return {"checked": False, "reason": str(exc)}
 
 
 @require_POST

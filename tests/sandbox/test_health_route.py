@@ -113,14 +113,14 @@ def test_r0_vpc_without_the_dsql_endpoint_times_out_then_the_endpoint_opens_the_
     }
     assert took >= DSQL_CONNECT_TIMEOUT - 0.5, "a dropped connection hangs until the handler's connect timeout"
     # The reason is for the rehearsing engineer, on the control endpoint, never in the Lambda's answer.
-    path = control.get_state(sandbox.config.control_url, timeout=10)["network_path"]
+    path = control.get_network_path(sandbox.config.control_url)
     assert path["checked"] and not path["reachable"]
     assert "no interface VPC endpoint" in path["reason"] and "no route to a NAT gateway" in path["reason"]
 
     seed.ensure_dsql_endpoint(sandbox.config)
     response, _ = wait_for_health(sandbox, "ok")
     assert response.status_code == 200 and response.json()["dsql"]["connected"] is True
-    assert control.get_state(sandbox.config.control_url, timeout=10)["network_path"]["path"] == "vpc-endpoint"
+    assert control.get_network_path(sandbox.config.control_url)["path"] == "vpc-endpoint"
 
 
 def test_revoking_the_endpoint_groups_5432_rule_blocks_the_health_route(
@@ -140,7 +140,7 @@ def test_revoking_the_endpoint_groups_5432_rule_blocks_the_health_route(
     assert group["IpPermissions"] == [], "the fault revokes the rule in moto's state"
     response, _ = wait_for_health(sandbox, "error")
     assert response.json()["dsql"]["error"] == CONNECT_TIMEOUT_ERROR
-    path = control.get_state(sandbox.config.control_url, timeout=10)["network_path"]
+    path = control.get_network_path(sandbox.config.control_url)
     assert "allow no ingress on TCP 5432" in path["reason"]
 
     sandbox.faults.update({"dsql_endpoint_sg_revoked": False})

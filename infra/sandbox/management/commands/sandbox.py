@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from infra.sandbox.config import SandboxConfig
-from infra.sandbox.control import ControlError, get_state, set_faults
+from infra.sandbox.control import ControlError, get_network_path, get_state, set_faults
 from infra.sandbox.faults import DESCRIPTIONS, FaultError, Faults, parse_assignment
 from infra.sandbox.runner import Sandbox, run_forever
 
@@ -68,11 +68,11 @@ class Command(BaseCommand):
         try:
             changes = dict(parse_assignment(text) for text in options["set_fault"])
             state = set_faults(url, changes) if changes else get_state(url)
+            path = get_network_path(url)
         except ControlError as exc:
             raise CommandError(str(exc)) from None
         for name, value in state["faults"].items():
             self.stdout.write(f"{name} = {value}")
-        path = state.get("network_path") or {}
         if path.get("checked"):
             verdict = "reachable" if path["reachable"] else "UNREACHABLE"
             self.stdout.write(f"network path: {path['function']} -> DSQL {verdict} ({path['reason']})")
