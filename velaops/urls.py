@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("dashboard.environments.urls")),
     path("", include("dashboard.runbook.urls")),
     path("environments/<slug:slug>/health/", include("dashboard.monitoring.urls")),
+    path("environments/<slug:slug>/readiness/", include("dashboard.readiness.urls")),
     path("environments/<slug:slug>/reports/", include("dashboard.reports.urls")),
     path("environments/<slug:slug>/reports/alerts/", include("dashboard.alerts.urls")),
     path("healthz", healthz, name="healthz"),

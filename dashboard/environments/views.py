@@ -16,6 +16,7 @@ from dashboard.access import environment_for_viewer
 from dashboard.aws import AWS_EXCEPTIONS, describe_error
 from dashboard.environments.resources import environment_resources, runbook_mode
 from dashboard.models import Environment
+from dashboard.readiness.checks import latest as latest_check
 
 
 @require_GET
@@ -39,6 +40,7 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "open_migration": environment.migrations.filter(status="open").select_related("started_by").first(),
         "past_migrations": environment.migrations.exclude(status="open").select_related("started_by")[:10],
         "can_operate": roles.can_operate(request.user),
+        "readiness_check": latest_check(environment),
         # The fault page itself decides whether this is the running sandbox's environment.
         "sandbox_faults_link": request.user.is_superuser
         and apps.is_installed("infra.sandbox")

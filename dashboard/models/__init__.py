@@ -20,6 +20,7 @@ from dashboard.models.monitoring import (
     TargetStatus,
 )
 from dashboard.models.notifications import DeliveryStatus
+from dashboard.models.readiness import ReadinessCheck
 from dashboard.models.reports import Report, ReportDelivery, ReportFormat, ReportRequest, ReportSchedule
 from dashboard.models.runbook import Approval, Attempt, AttemptLog, AuditEvent, MigrationRun, Step
 
@@ -41,6 +42,7 @@ __all__ = [
     "Incident",
     "ProbeKind",
     "ProbeResult",
+    "ReadinessCheck",
     "Resolution",
     "Rollup",
     "RollupCursor",

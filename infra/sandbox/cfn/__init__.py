@@ -21,13 +21,14 @@ def install() -> None:
     from moto.cloudformation import parsing
 
     from infra.sandbox import dsql_lifecycle
-    from infra.sandbox.cfn import drift, engine, iam_auth, resources
+    from infra.sandbox.cfn import drift, engine, iam_auth, iam_simulate, resources
 
     dsql_lifecycle.install()  # DSQL's IDLE/INACTIVE/UPDATING/PENDING_SETUP (not CloudFormation, same install)
     resources.install()
     engine.install()
     drift.install()
     iam_auth.install()
+    iam_simulate.install()  # SimulatePrincipalPolicy, on iam_auth's resource-aware evaluation
     # moto maps resource types to models once (lru_cache over CloudFormationModel.__subclasses__()):
     # forget that map so the models registered above are found.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
