@@ -179,3 +179,48 @@ def test_the_policy_seeded_is_the_documented_one(seeded):
     document = iam.get_user_policy(UserName="velaops", PolicyName="velaops")["PolicyDocument"]
     assert document == iam_principals.policy_document(config_for(seeded))
     assert "REGION" not in json.dumps(document) and "ACCOUNT" not in json.dumps(document)
+
+
+def test_a_dsql_token_from_an_assumed_role_is_checked_against_the_roles_policy(seeded):
+    from infra.sandbox.dsql_token import check_token
+
+    iam = admin_client(seeded, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:*"}],
+    }
+    role = iam.create_role(RoleName="velaops-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "dsql:DbConnectAdmin", "Resource": "arn:aws:dsql:*:*:cluster/good"}
+        ],
+    }
+    iam.put_role_policy(RoleName="velaops-role", PolicyName="dsql", PolicyDocument=json.dumps(grant))
+    credentials = admin_client(seeded, "sts").assume_role(RoleArn=role, RoleSessionName="velaops")["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    dsql = session.client("dsql", region_name="us-east-1", endpoint_url=seeded)
+    principals = iam_principals.MotoPrincipals(config_for(seeded))
+
+    def check(identifier: str, token: str | None = None):
+        token = token or dsql.generate_db_connect_admin_auth_token(
+            Hostname=f"{identifier}.dsql.us-east-1.on.aws", Region="us-east-1"
+        )
+        return check_token(token, "admin", region="us-east-1", secret_for=principals, cluster_status=lambda _: "ACTIVE")
+
+    assert check("good") is None
+    refused = check("other")
+    assert refused.sqlstate == "28000"
+    assert refused.reason == (
+        'IAM authentication failed for user "admin": '
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/velaops-role/velaops is not authorized to perform: "
+        f"dsql:DbConnectAdmin on resource: arn:aws:dsql:us-east-1:{ACCOUNT}:cluster/other"
+    )
+    # A token whose session token is not the key's session's is refused before any policy is read.
+    token = dsql.generate_db_connect_admin_auth_token(Hostname="good.dsql.us-east-1.on.aws", Region="us-east-1")
+    forged = token.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")
+    assert check("good", forged).sqlstate == "28P01"
