@@ -42,6 +42,8 @@ def policy_document(config: SandboxConfig, path: Path = POLICY_PATH) -> dict[str
     text = path.read_text()
     for placeholder, value in (
         ("CLOUDFORMATION_SERVICE_ROLE", CLOUDFORMATION_SERVICE_ROLE),
+        # On AWS VelaOps acts as a role; the sandbox's VelaOps is the IAM user the seed makes.
+        ("role/VELAOPS_ROLE", f"user/{VELAOPS_USER}"),
         ("REGION", config.region),
         ("ACCOUNT", config.account_id),
     ):

@@ -8,6 +8,9 @@ resource-aware statement evaluation of `iam_auth` (ARNs and wildcards; an explic
 AWS's shape: EvalActionName, EvalResourceName, EvalDecision (allowed / explicitDeny / implicitDeny),
 MatchedStatements (SourcePolicyId).
 
+Also: `GetCallerIdentity` answers the principal of whatever access key signed the request (moto recognised only
+keys shaped like AWS's, 20 upper-case characters, and named a default `user/moto` otherwise).
+
 AWS differs: it also evaluates permissions boundaries, SCPs, session policies and context keys
 (`ContextEntries`), pages long answers, and names each matched statement's position in the policy.
 """
@@ -23,9 +26,15 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    import re
+
+    from moto.core.responses import BaseResponse
     from moto.iam import responses
 
     responses.IamResponse.simulate_principal_policy = _simulate_principal_policy
+    # moto finds the caller's access key only if it looks like AWS's (20 upper-case characters), so
+    # GetCallerIdentity named a default `user/moto` for VelaOps's key `sandbox`: any key in the credential scope.
+    BaseResponse.access_key_regex = re.compile(r"Credential=(?P<access_key>[^/,\s]+)/")
     _installed = True
 
 
