@@ -114,9 +114,9 @@ def authorize(moto_url: str, key: str, action: str, resource: str) -> dict:
 def test_authorize_evaluates_resource_arns_wildcards_and_explicit_denies(seeded):
     cluster = f"arn:aws:dsql:us-east-1:{ACCOUNT}:cluster/abc"
     assert authorize(seeded, "sandbox", "dsql:DbConnectAdmin", cluster) == {"allowed": True, "principal": VELAOPS}
-    # The policy grants DbConnectAdmin on this region's clusters, and not DbConnect at all.
+    # The policy grants DbConnectAdmin on this region's clusters only, and no resource policy changes at all.
     assert not authorize(seeded, "sandbox", "dsql:DbConnectAdmin", cluster.replace("us-east-1", "us-east-2"))["allowed"]
-    assert not authorize(seeded, "sandbox", "dsql:DbConnect", cluster)["allowed"]
+    assert not authorize(seeded, "sandbox", "dsql:PutClusterPolicy", cluster)["allowed"]
 
     iam = admin_client(seeded, "iam")
     deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "dsql:*", "Resource": cluster}]}
