@@ -6,8 +6,17 @@ import boto3
 
 
 def aws(sandbox, service: str):
-    """A plain boto3 client on the sandbox's moto, as a test's independent witness."""
-    return boto3.client(service, region_name=sandbox.config.region, endpoint_url=sandbox.config.moto_url)
+    """A plain boto3 client on the sandbox's moto, as a test's independent witness: the account's administrator
+    (the sandbox's admin key), not VelaOps's principal, whose calls the sandbox holds to infra/iam-policy.json."""
+    from infra.sandbox.cfn.iam_auth import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
+
+    return boto3.client(
+        service,
+        region_name=sandbox.config.region,
+        endpoint_url=sandbox.config.moto_url,
+        aws_access_key_id=ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=ADMIN_SECRET_ACCESS_KEY,
+    )
 
 
 def create_active_dsql_cluster(sandbox, timeout: float = 15) -> dict:
