@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from dashboard import dsql
 from dashboard.models import ProbeKind, Target
@@ -180,3 +181,20 @@ def test_written_value_must_match(monkeypatch):
 
     with pytest.raises(dsql_probe.WriteMismatch, match="read back"):
         dsql_probe.write_round_trip(Connection(), "target-1")
+
+
+def test_a_login_that_wakes_an_idle_cluster_is_recorded_as_a_cold_start(sandbox, sandbox_environment, cluster):
+    """After a long gap the probe reads the cluster's state first: an IDLE cluster's slower first connect is a
+    cold start, not slowness; a probe soon after reads nothing first (the 30 s default keeps clusters awake)."""
+    target = dsql_target(sandbox_environment, cluster["identifier"], last_probed_at=None)
+    sandbox.faults.update({"dsql_idle": "idle"})
+    try:
+        outcome = run_probe(target)
+    finally:
+        sandbox.faults.clear()
+    assert outcome.ok is True, outcome.error
+    assert (outcome.cold_start, outcome.details["woke_from"]) == (True, "IDLE")
+    target.last_probed_at = timezone.now()
+    target.save(update_fields=["last_probed_at"])
+    again = run_probe(target)
+    assert again.ok is True and again.cold_start is None and "woke_from" not in again.details

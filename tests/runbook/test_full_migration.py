@@ -114,6 +114,7 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
         "provision_dsql",
         "verify_dsql",
         "apply_schema",
+        "readiness",
         "point_lambda",
     ):
         assert act(migration, key, operator).status == "succeeded", key
@@ -151,3 +152,12 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
     assert environment.dsql_cluster_identifier == ""
     assert all(target.paused for target in environment.targets.filter(kind="dsql"))  # history kept, not probed
     assert step(migration, "provision_dsql").state == "rolled_back"
+
+    # Provisioning again makes a new cluster: the next generation's client token, not the deleted one's.
+    again = act(migration, "provision_dsql", operator)
+    assert again.status == "succeeded", again.error
+    fresh = step(migration, "provision_dsql").outputs
+    assert fresh["identifier"] != identifier
+    assert dsql.get_cluster(identifier=fresh["identifier"])["status"] == "ACTIVE"
+    # The endpoint is the one the DSQL API names, in AWS's form.
+    assert fresh["endpoint"] == f"{fresh['identifier']}.dsql.us-east-1.on.aws"

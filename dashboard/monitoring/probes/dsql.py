@@ -29,6 +29,13 @@ from dashboard.monitoring.probes.clients import probe_client
 from dashboard.monitoring.probes.failures import aws_failure, clean, database_error, since_ms
 
 PROBE_TABLE = "velaops_probe"
+# A DSQL cluster with no connection for a while goes IDLE, later INACTIVE, and the next login wakes it, slower
+# than usual (Aurora DSQL user guide, "Aurora DSQL cluster lifecycle", checked 2026-12-02; AWS publishes no
+# figure for "a while"). Probing every 30 s (the default) is activity that keeps the cluster from ever idling:
+# a choice the monitoring docs state. A target probed less often may find its cluster asleep: after this long
+# without a probe, the probe reads the cluster's state first and records a cold start as one, not as slowness.
+IDLE_SUSPECT_AFTER_S = 600
+ASLEEP = ("IDLE", "INACTIVE")
 _CREATE = f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL)"
 _UPSERT = f"INSERT INTO {PROBE_TABLE} (id, at) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
 _READ = f"SELECT at FROM {PROBE_TABLE} WHERE id = %s"
@@ -43,6 +50,9 @@ def probe_dsql(target: Target) -> ProbeOutcome:
         signer = probe_client(environment, "dsql", target.timeout_seconds)
     except AWS_EXCEPTIONS as exc:
         return aws_failure(exc, started, details)
+    asleep = _asleep_before(target, signer)
+    if asleep:
+        details["woke_from"] = asleep  # this login wakes the cluster: its connect phase is a cold start
     # The login's clock starts once the client is there (usually cached): the token phase is the presign alone.
     login = TimedLogin(
         environment, endpoint, connect_timeout=target.timeout_seconds, within=target.timeout_seconds, signer=signer
@@ -56,8 +66,10 @@ def probe_dsql(target: Target) -> ProbeOutcome:
     with connection:
         phases = login.timings.phases()
         latency = login.timings.total_ms
+        # A login that woke the cluster is a cold start, recorded as one (as a Lambda's Init Duration is).
+        cold = True if asleep else None
         if not target.write_check:
-            return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
+            return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details, cold_start=cold)
         write_started = time.perf_counter()
         try:
             with cancel_after(connection, login.left()):
@@ -72,11 +84,24 @@ def probe_dsql(target: Target) -> ProbeOutcome:
                 details=details,
             )
         phases["write"] = since_ms(write_started)
-        return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details)
+        return ProbeOutcome(ok=True, latency_ms=latency, phases=phases, details=details, cold_start=cold)
 
 
 class WriteMismatch(Exception):
     pass
+
+
+def _asleep_before(target: Target, dsql) -> str:
+    """The cluster's IDLE/INACTIVE state when it may have fallen asleep since the last probe; "" otherwise (and
+    when the state cannot be read: the login then says what it says)."""
+    last = target.last_probed_at
+    if last is not None and (datetime.now(UTC) - last).total_seconds() < IDLE_SUSPECT_AFTER_S:
+        return ""
+    try:
+        status = dsql.get_cluster(identifier=target.name).get("status", "")
+    except AWS_EXCEPTIONS:
+        return ""
+    return status if status in ASLEEP else ""
 
 
 def write_round_trip(connection: psycopg.Connection, key: str) -> bool:

@@ -19,9 +19,10 @@ def final_snapshot(migration: MigrationRun) -> str:
     return f"velaops-{_label(migration.environment.slug)}-m{migration.pk}-final"
 
 
-def dsql_client_token(migration: MigrationRun) -> str:
-    # The same token on every retry: DSQL returns the cluster it already made instead of a second one.
-    return f"velaops-{migration.uuid}"
+def dsql_client_token(migration: MigrationRun, generation: int = 0) -> str:
+    # The same token on every retry: DSQL returns the cluster it already made instead of a second one. A
+    # rollback deleted that cluster: the next generation's token asks for a new one.
+    return f"velaops-{migration.uuid}" + (f"-g{generation}" if generation else "")
 
 
 def dsql_tags(migration: MigrationRun) -> dict[str, str]:

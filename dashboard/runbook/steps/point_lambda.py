@@ -23,9 +23,8 @@ def vpc_facts(configuration: dict) -> dict:
 def wait_for_update(ctx: StepContext, function: str) -> None:
     def updated() -> tuple[bool, str]:
         status = ctx.aws("lambda").get_function_configuration(FunctionName=function).get("LastUpdateStatus", "")
-        if status == "Failed":
-            raise StepFailed(f"The update of {function} failed.")
-        return status in ("Successful", ""), status or "Successful"
+        # InProgress settles by itself; Failed is the previous update's and does not block a new one.
+        return status != "InProgress", status or "Successful"
 
     ctx.wait_for(f"update of {function}", updated, timeout=UPDATE_TIMEOUT, interval=2)
 
@@ -33,6 +32,9 @@ def wait_for_update(ctx: StepContext, function: str) -> None:
 def set_dsql_variables(ctx: StepContext, function: str, wanted: dict[str, str | None]) -> bool:
     """Write `wanted` (None removes a variable) keeping every other variable; False if already so."""
     refuse_if_stack_owned(ctx, ownership.LAMBDA, function, f"change the variables of {function}")
+    # An update already in progress (a deploy, another tool) would refuse ours (ResourceConflictException):
+    # wait it out first, then read the variables it left.
+    wait_for_update(ctx, function)
     configuration = ctx.aws("lambda").get_function_configuration(FunctionName=function)
     variables = dict((configuration.get("Environment") or {}).get("Variables") or {})
     merged = {**variables, **{k: v for k, v in wanted.items() if v is not None}}
@@ -44,6 +46,8 @@ def set_dsql_variables(ctx: StepContext, function: str, wanted: dict[str, str | 
     ctx.aws("lambda").update_function_configuration(FunctionName=function, Environment={"Variables": merged})
     ctx.log("updated variables " + ", ".join(sorted(wanted)) + f" of {function}; the others are kept")
     wait_for_update(ctx, function)
+    if ctx.aws("lambda").get_function_configuration(FunctionName=function).get("LastUpdateStatus") == "Failed":
+        raise StepFailed(f"The update of {function} failed.")
     return True
 
 

@@ -10,7 +10,9 @@ from dashboard.runbook.steps.names import dsql_client_token, dsql_tags
 from dashboard.stacks import ownership
 
 ACTIVE_TIMEOUT = 1800
-GONE = {"DELETING", "DELETED", "FAILED"}
+GONE = {"DELETING", "DELETED", "FAILED", "PENDING_DELETE"}
+# Usable: an idle cluster is woken by the next login (the verify step's), not by waiting.
+READY = {"ACTIVE", "IDLE", "INACTIVE"}
 
 
 class ProvisionDsql(StepDefinition):
@@ -30,10 +32,12 @@ class ProvisionDsql(StepDefinition):
                 ctx.environment.aurora_cluster_identifier,
                 "create a DSQL cluster beside the stacks",
             )
+            # A generation per rollback: after one, the same token would hand back the deleted cluster.
+            generation = ctx.step.attempts.filter(action="rollback", status="succeeded").count()
             cluster = dsql.create_cluster(
                 deletionProtectionEnabled=True,
                 tags=dsql_tags(ctx.migration),
-                clientToken=dsql_client_token(ctx.migration),
+                clientToken=dsql_client_token(ctx.migration, generation),
             )
             ctx.log(f"cluster {cluster['identifier']} requested")
         identifier = cluster["identifier"]
@@ -41,11 +45,18 @@ class ProvisionDsql(StepDefinition):
         def active() -> tuple[bool, str]:
             status = dsql.get_cluster(identifier=identifier)["status"]
             if status in GONE:
-                raise StepFailed(f"cluster {identifier} went {status} while being created")
-            return status == "ACTIVE", status
+                raise StepFailed(f"cluster {identifier} went {status} while being created: roll this step back")
+            if status == "PENDING_SETUP":
+                raise StepFailed(
+                    f"cluster {identifier} is PENDING_SETUP, a multi-Region cluster waiting for its peer: "
+                    "this runbook provisions single-Region clusters only"
+                )
+            return status in READY, status
 
         ctx.wait_for(f"cluster {identifier}", active, timeout=ACTIVE_TIMEOUT, interval=3)
         described = dsql.get_cluster(identifier=identifier)
+        if described["status"] != "ACTIVE":
+            ctx.log(f"cluster {identifier} is {described['status']}: the next login wakes it")
         service_name = dsql.get_vpc_endpoint_service_name(identifier=identifier)["serviceName"]
         environment = ctx.environment
         environment.dsql_cluster_identifier = identifier
@@ -53,7 +64,8 @@ class ProvisionDsql(StepDefinition):
         return {
             "identifier": identifier,
             "arn": described["arn"],
-            "endpoint": cluster_endpoint(identifier, environment.region),
+            # The API names the endpoint; built by hand only where it does not (older answers).
+            "endpoint": described.get("endpoint") or cluster_endpoint(identifier, environment.region),
             "vpc_endpoint_service_name": service_name,
             "deletion_protection": described.get("deletionProtectionEnabled"),
             "tags": described.get("tags") or dsql_tags(ctx.migration),

@@ -221,7 +221,10 @@ def _verify_dsql_added(ctx: StepContext, stack: str, outputs: dict[str, str]) ->
 
     def active() -> tuple[bool, str]:
         status = dsql.get_cluster(identifier=identifier)["status"]
-        return status == "ACTIVE", status
+        if status in ("FAILED", "PENDING_SETUP", "DELETING", "DELETED", "PENDING_DELETE"):
+            raise StepFailed(f"cluster {identifier} is {status}: not a cluster this runbook can use")
+        # IDLE/INACTIVE: usable, the next login (the verify step's) wakes it.
+        return status in ("ACTIVE", "IDLE", "INACTIVE"), status
 
     ctx.wait_for(f"cluster {identifier}", active, timeout=1800, interval=3)
     described = dsql.get_cluster(identifier=identifier)

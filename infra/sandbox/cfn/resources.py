@@ -45,11 +45,29 @@ AURORA_PORT_VARIABLE = "SANDBOX_AURORA_PORT"
 
 
 def install() -> None:
-    """Importing this module defined (registered) the models; patch moto's DBInstance once."""
+    """Importing this module defined (registered) the models; patch moto's DBInstance and DSQL cluster once."""
+    _dsql_endpoint_as_aws_names_it()
     if not getattr(rds_models.DBInstance, "_sandbox_cluster_aware", False):
         original = rds_models.DBInstance.create_from_cloudformation_json.__func__
         rds_models.DBInstance.create_from_cloudformation_json = classmethod(_db_instance_creator(original))
         rds_models.DBInstance._sandbox_cluster_aware = True
+
+
+def _dsql_endpoint_as_aws_names_it() -> None:
+    """moto's GetCluster/CreateCluster say `endpoint: <id>.<region>.on.aws`; AWS's is `<id>.dsql.<region>.on.aws`
+    (the Aurora DSQL user guide's connection pages), the host VelaOps signs its tokens for."""
+    from moto.dsql import models as dsql_models
+
+    if getattr(dsql_models.Cluster, "_sandbox_endpoint", False):
+        return
+    original = dsql_models.Cluster.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.endpoint = f"{self.identifier}.dsql.{self.region_name}.on.aws"
+
+    dsql_models.Cluster.__init__ = init
+    dsql_models.Cluster._sandbox_endpoint = True
 
 
 # ---------------------------------------------------------------- helpers
@@ -232,8 +250,7 @@ class DsqlCluster(_Handle, CloudFormationModel):
         if attribute_name == "ResourceArn":
             return cluster.arn
         if attribute_name == "Endpoint":
-            # AWS's form; moto's own GetCluster says `<id>.<region>.on.aws`
-            return f"{cluster.identifier}.dsql.{cluster.region_name}.on.aws"
+            return cluster.endpoint  # AWS's form (install() corrects moto's)
         if attribute_name in ("VpcEndpoint", "VpcEndpointServiceName"):
             # what dsql:GetVpcEndpointServiceName answers, read without advancing the state manager
             return cluster.endpoint if attribute_name == "VpcEndpoint" else cluster.endpoint_service_name
