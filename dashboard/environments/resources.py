@@ -152,10 +152,12 @@ def environment_resources(environment: Environment) -> list[ResourceState]:
     if environment.dsql_cluster_identifier:
         dsql = client(environment, "dsql", session)
         checks.append(lambda: _dsql(dsql, environment))
-    if environment.aurora_cluster_identifier:
+    decommission = _aurora_decommission(environment)  # read here: the checks run on other threads
+    # A decommission clears the environment's Aurora settings; the page still says where Aurora went.
+    aurora = environment.aurora_cluster_identifier or (decommission.outputs.get("cluster", "") if decommission else "")
+    if aurora:
         rds = client(environment, "rds", session)
-        decommission = _aurora_decommission(environment)  # read here: the checks run on other threads
-        checks.append(lambda: _aurora(rds, environment.aurora_cluster_identifier, decommission))
+        checks.append(lambda: _aurora(rds, aurora, decommission))
     if environment.dynamodb_tables:
         ddb = client(environment, "dynamodb", session)
         checks += [lambda name=name: _table(ddb, name) for name in environment.dynamodb_tables]

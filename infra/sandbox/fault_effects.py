@@ -16,6 +16,7 @@ import re
 import threading
 from typing import Any
 
+from dashboard.readiness.network import allows_port
 from infra.sandbox import dsql_lifecycle, network, seed
 from infra.sandbox.config import SandboxConfig
 from infra.sandbox.faults import Faults
@@ -58,7 +59,7 @@ class MotoFaults:
             )
             groups = ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"] if group_ids else []
             for group in groups:
-                rules = [_authorizable(p) for p in group.get("IpPermissions", []) if network._allows_port(p)]
+                rules = [_authorizable(p) for p in group.get("IpPermissions", []) if allows_port(p)]
                 if not rules:
                     continue
                 ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=rules)

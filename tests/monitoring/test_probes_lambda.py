@@ -22,8 +22,9 @@ from dashboard.models import Environment, HealthMethod, ProbeKind, Target
 from dashboard.monitoring.probes import run_probe
 from dashboard.monitoring.probes.api_health import api_gateway_event, reading_from_proxy_result
 from dashboard.monitoring.probes.lambda_config import audit
-from infra.sandbox.seed import LAMBDA_FUNCTION
+from infra.sandbox.seed import LAMBDA_FUNCTION, ensure_dsql_endpoint
 from tests.fixtures.aws import free_port
+from tests.fixtures.iam import lambda_dsql_grant  # noqa: F401  (fixture)
 from tests.sandbox.helpers import aws, create_active_dsql_cluster
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +65,18 @@ def pointed_at(cluster, region="us-east-1"):
         "DSQL_ENDPOINT": dsql.cluster_endpoint(cluster["identifier"], region),
         "DSQL_REGION": region,
     }
+
+
+@pytest.fixture
+def dsql_path(sandbox):
+    """What AWS needs for the Lambda's DSQL login to arrive: the interface endpoint r1 adds (made here when
+    missing, and then removed afterwards)."""
+    ec2 = aws(sandbox, "ec2")
+    before = {e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]}
+    endpoint = ensure_dsql_endpoint(sandbox.config)
+    yield endpoint
+    if endpoint not in before:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
 
 
 @pytest.fixture
@@ -217,7 +230,7 @@ def health_target(environment, url, **fields):
     return target(environment, ProbeKind.API_HEALTH, url, health_method=HealthMethod.URL, **fields)
 
 
-def test_the_health_url_is_up_when_the_api_reaches_dsql(sandbox, migrated, cluster):
+def test_the_health_url_is_up_when_the_api_reaches_dsql(sandbox, migrated, cluster, dsql_path, lambda_dsql_grant):  # noqa: F811
     outcome = run_probe(health_target(migrated, sandbox.config.health_url))
     assert outcome.ok is True, outcome.error
     assert outcome.latency_ms > 0

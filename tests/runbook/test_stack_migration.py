@@ -266,7 +266,7 @@ def test_the_direct_runbook_refuses_to_change_what_a_stack_owns(worker, fresh_sa
         "in stack DatabaseStack."
     )
     assert aws(environment, "dsql").list_clusters()["clusters"] == []
-    mark(migration, "provision_dsql", "verify_dsql", "apply_schema")
+    mark(migration, "provision_dsql", "verify_dsql", "apply_schema", "readiness")
     cluster = {"identifier": "x", "arn": "arn:aws:dsql:us-east-1:123456789012:cluster/x", "endpoint": "x"}
     migration.steps.filter(key="provision_dsql").update(outputs=cluster)  # as if made beside the stacks
     attempt = act(migration, "point_lambda", operator)

@@ -13,7 +13,8 @@ def test_the_vela_schema_is_there_with_zero_rows(sandbox_environment):
         tables = [
             row[0]
             for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_type = 'BASE TABLE' ORDER BY 1"
             )
         ]
         assert sorted(TABLES) == tables

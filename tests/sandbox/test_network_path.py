@@ -60,7 +60,7 @@ def test_vela_r0_cannot_reach_dsql_private_subnets_without_nat_or_endpoint(vela)
     verdict = network.evaluate(vpc_config, identifier, client)
     assert not verdict.reachable and verdict.path == "none"
     assert "no interface VPC endpoint for com.amazonaws.us-east-1.dsql-" in verdict.reason
-    assert "no route to a NAT gateway or transit gateway" in verdict.reason
+    assert "default route to a NAT or transit gateway" in verdict.reason
 
 
 def test_a_function_outside_any_vpc_reaches_the_public_endpoint(vela):
@@ -137,7 +137,7 @@ def test_a_nat_gateway_route_from_every_subnet_reaches_the_public_endpoint(vela)
     first, second = vpc_config["SubnetIds"]
     ec2.associate_route_table(RouteTableId=table, SubnetId=first)
     verdict = network.evaluate(vpc_config, identifier, client)
-    assert not verdict.reachable and f"subnet {second} has no route" in verdict.reason
+    assert not verdict.reachable and f"Subnet {second} has no default route" in verdict.reason
 
     ec2.associate_route_table(RouteTableId=table, SubnetId=second)
     assert network.evaluate(vpc_config, identifier, client).path == "nat"
