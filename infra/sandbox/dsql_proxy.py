@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import struct
 import threading
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 import boto3
 import psycopg
@@ -26,7 +28,7 @@ from dashboard.dsql_sql.transactions import LIMITS, TransactionLimits
 from infra.sandbox import dsql_lifecycle, pg
 from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
 from infra.sandbox.dsql_session import SYS_SCHEMA, UPSTREAM_OPTIONS, Session, relay
-from infra.sandbox.dsql_token import Refusal, check_token
+from infra.sandbox.dsql_token import ADMIN_USER, Refusal, check_token
 from infra.sandbox.faults import FaultSwitches
 
 log = logging.getLogger(__name__)
@@ -45,11 +47,27 @@ def ensure_database(config: SandboxConfig) -> None:
     pg.ensure_role(config, config.dsql_upstream_user)
     pg.ensure_database(config, config.dsql_database, config.dsql_upstream_user)
     with psycopg.connect(**config.pg_params(config.dsql_database)) as conn:
+        # DSQL's admin creates database roles (CREATE ROLE ... WITH LOGIN); the stand-in's owner role may too.
+        conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(config.dsql_upstream_user)))
         conn.execute(sql.SQL(SYS_SCHEMA).format(owner=sql.Identifier(config.dsql_upstream_user)))
 
 
 def drop_database(config: SandboxConfig) -> None:
+    """The stand-in database, and the database roles mapped to IAM in it (PostgreSQL's roles are the server's,
+    not a database's: left behind they would outlive the sandbox)."""
+    roles: list[str] = []
+    try:
+        with psycopg.connect(**config.pg_params(config.dsql_database)) as conn:
+            roles = [r for (r,) in conn.execute("SELECT DISTINCT pg_role_name FROM sys.iam_pg_role_mappings")]
+    except psycopg.Error:
+        pass  # no database (or no mappings table): nothing of ours to find
     pg.drop_database(config, config.dsql_database)
+    with psycopg.connect(**config.pg_params()) as conn:
+        for role in roles:
+            try:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            except psycopg.Error:
+                pass  # still owning something elsewhere: another sandbox's; left alone
 
 
 def error_response(sqlstate: str, message: str, detail: str = "") -> bytes:
@@ -177,6 +195,8 @@ class DsqlProxy:
                 return
             token = body.rstrip(b"\0").decode("utf-8", "replace")
             refusal = await asyncio.to_thread(self._check, token, user)
+            if refusal is None and user != ADMIN_USER:
+                refusal = await asyncio.to_thread(self._database_role, token, user)
             if refusal:
                 # The reason goes to the client (it is the person rehearsing) and the log; never the token.
                 log.info("DSQL login refused for user %r: %s", user, refusal.reason)
@@ -186,7 +206,7 @@ class DsqlProxy:
                 return
             await dsql_lifecycle.wake_on_login(self.config.moto_url, token)  # an IDLE cluster answers slower
             up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
-            upstream.write(_startup_message(self._upstream_params(params)))
+            upstream.write(_startup_message(self._upstream_params(params, user)))
             await upstream.drain()
             kind, body = await _read_message(up_reader)
             if kind == b"R" and body[:4] != struct.pack("!i", 0):
@@ -225,14 +245,44 @@ class DsqlProxy:
         except Exception as exc:  # moto unreachable, say: refuse, and say why
             return Refusal("08006", f"sandbox could not check the token: {type(exc).__name__}")
 
-    def _upstream_params(self, params: dict[str, str]) -> dict[str, str]:
-        # Every DSQL user and database name lands in the one stand-in; other options pass through, after
+    def _database_role(self, token: str, user: str) -> Refusal | None:
+        """A login as a database role other than admin needs the role (WITH LOGIN) and an `AWS IAM GRANT` of it
+        to the token's IAM principal (DSQL's guide: "Using database roles and IAM authentication")."""
+        principal = self._principal_arn(token)
+        with psycopg.connect(**self.config.pg_params(self.config.dsql_database)) as conn:
+            can_login = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", [user]).fetchone()
+            if not can_login or not can_login[0]:
+                return Refusal("28000", f'role "{user}" does not exist or may not log in')
+            mapped = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM sys.iam_pg_role_mappings WHERE pg_role_name = %s AND arn = %s)",
+                [user, principal],
+            ).fetchone()[0]
+        if not mapped:
+            return Refusal(
+                "28000",
+                f'IAM authentication failed for user "{user}": {principal or "the signing principal"} is not '
+                f"mapped to the role (AWS IAM GRANT {user} TO '<arn>')",
+            )
+        return None
+
+    def _principal_arn(self, token: str) -> str:
+        """The IAM principal that signed the token, as DSQL maps it: a role session's role ARN, or a user's."""
+        key = parse_qs(token.partition("/?")[2]).get("X-Amz-Credential", [""])[0].split("/")[0]
+        ask = getattr(self._secret_for, "principal", None)
+        found = ask(key) if ask is not None else None
+        arn = (found or {}).get("arn", "")
+        session = re.match(r"^arn:(?P<p>[^:]+):sts::(?P<a>\d+):assumed-role/(?P<r>[^/]+)/", arn)
+        return f"arn:{session['p']}:iam::{session['a']}:role/{session['r']}" if session else arn
+
+    def _upstream_params(self, params: dict[str, str], user: str = ADMIN_USER) -> dict[str, str]:
+        # Every DSQL database name lands in the one stand-in; admin is its owner role, another database role
+        # logs in as itself (so its grants are what DSQL would enforce). Other options pass through, after
         # the ones that make the session behave as DSQL's (Repeatable Read, no lock waits).
         options = f"{UPSTREAM_OPTIONS} {params['options']}" if params.get("options") else UPSTREAM_OPTIONS
         return {
             **params,
             "options": options,
-            "user": self.config.dsql_upstream_user,
+            "user": self.config.dsql_upstream_user if user == ADMIN_USER else user,
             "database": self.config.dsql_database,
         }
 

@@ -82,7 +82,51 @@ ALTER FUNCTION sys.index_build(text) OWNER TO {owner};
 CREATE OR REPLACE FUNCTION sys.wait_for_job(job text) RETURNS boolean
 LANGUAGE sql AS $body$ SELECT coalesce((SELECT status = 'completed' FROM sys.jobs WHERE job_id = job), false) $body$;
 ALTER FUNCTION sys.wait_for_job(text) OWNER TO {owner};
+CREATE TABLE IF NOT EXISTS sys.iam_pg_role_mappings (
+    pg_role_name text NOT NULL,
+    arn text NOT NULL,
+    grantor_pg_role_name text NOT NULL,
+    PRIMARY KEY (pg_role_name, arn)
+);
+ALTER TABLE sys.iam_pg_role_mappings OWNER TO {owner};
+GRANT SELECT ON sys.iam_pg_role_mappings TO PUBLIC;
+CREATE OR REPLACE FUNCTION sys.aws_iam_grant(role text, principal text) RETURNS void
+LANGUAGE plpgsql AS $body$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
+    END IF;
+    INSERT INTO sys.iam_pg_role_mappings VALUES (role, principal, current_user) ON CONFLICT DO NOTHING;
+END
+$body$;
+ALTER FUNCTION sys.aws_iam_grant(text, text) OWNER TO {owner};
+REVOKE ALL ON FUNCTION sys.aws_iam_grant(text, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION sys.aws_iam_revoke(role text, principal text) RETURNS void
+LANGUAGE sql AS $body$ DELETE FROM sys.iam_pg_role_mappings WHERE pg_role_name = role AND arn = principal $body$;
+ALTER FUNCTION sys.aws_iam_revoke(text, text) OWNER TO {owner};
+REVOKE ALL ON FUNCTION sys.aws_iam_revoke(text, text) FROM PUBLIC;
 """
+
+# DSQL's own statements mapping a database role to IAM principals (Aurora DSQL user guide, "Using database
+# roles and IAM authentication", checked 2026-12-02): `AWS IAM GRANT role TO 'arn'`, `AWS IAM REVOKE role
+# FROM 'arn'`, run by admin. Not PostgreSQL syntax: the endpoint runs them as calls of the stand-in's
+# sys.aws_iam_grant / sys.aws_iam_revoke (admin's only), and logins of the role then need the mapping.
+_IAM_STATEMENT = re.compile(
+    r"^\s*AWS\s+IAM\s+(?P<verb>GRANT|REVOKE)\s+(?P<role>\"[^\"]+\"|[A-Za-z_][A-Za-z0-9_$]*)\s+"
+    r"(?:TO|FROM)\s+'(?P<arn>[^']+)'\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
+def iam_statement(sql: str) -> str | None:
+    """The stand-in's call for a DSQL `AWS IAM GRANT/REVOKE` statement; None for any other text."""
+    match = _IAM_STATEMENT.match(sql)
+    if not match:
+        return None
+    role = match["role"][1:-1] if match["role"].startswith('"') else match["role"].lower()
+    function = "aws_iam_grant" if match["verb"].upper() == "GRANT" else "aws_iam_revoke"
+    quoted = [value.replace("'", "''") for value in (role, match["arn"])]
+    return f"SELECT sys.{function}('{quoted[0]}', '{quoted[1]}')"
 
 
 # The stand-in's own sessions run as DSQL's do: at Repeatable Read, and without waiting on a row lock.
@@ -174,6 +218,9 @@ class Session:
 
     def _query(self, body: bytes) -> bytes:
         sql = body[:-1].decode("utf-8", "replace")
+        if (call := iam_statement(sql)) is not None:
+            body = call.encode() + b"\0"
+            sql = call
         found = statements(sql)
         pieces: list[tuple[str, Statement | None]] = []
         changed, block = False, self.transaction.in_block
@@ -207,6 +254,9 @@ class Session:
     def _parse(self, body: bytes) -> bytes:
         name, rest = body.split(b"\0", 1)
         query, params = rest.split(b"\0", 1)
+        if (call := iam_statement(query.decode("utf-8", "replace"))) is not None:
+            query = call.encode()
+            body = name + b"\0" + query + b"\0" + params
         found = statements(query.decode("utf-8", "replace"))
         if len(found) != 1:
             return frame(b"P", body)  # PostgreSQL refuses several commands in one prepared statement itself

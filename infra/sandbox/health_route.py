@@ -132,14 +132,20 @@ class HealthRoute:
         dsql = self._dsql_client(region)
         started = time.perf_counter()
         try:
-            token = dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=region)
+            # Vela's handler logs in as DSQL_USER (its own database role), as admin where none is set.
+            user = variables.get("DSQL_USER") or "admin"
+            token = (
+                dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=region)
+                if user == "admin"
+                else dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=region)
+            )
             # The real handler connects to ENDPOINT:5432 over TLS; the sandbox's DSQL endpoint is its proxy.
             with psycopg.connect(
                 host=endpoint,
                 hostaddr=self.config.host,
                 port=self.config.dsql_port,
                 dbname="postgres",
-                user="admin",
+                user=user,
                 password=token,
                 sslmode="disable",
                 connect_timeout=DSQL_CONNECT_TIMEOUT,

@@ -77,7 +77,8 @@ def test_rollback_of_an_earlier_step_waits_for_later_rollbacks(migration):
     mark(migration, *BEFORE_DECOMMISSION)
     migration.environment.dsql_cluster_identifier = "abc"
     migration.environment.save()
-    with pytest.raises(service.ActionRefused, match="later steps first: Schema onto DSQL, Point the API Lambda"):
+    later = "later steps first: Schema onto DSQL, The application.s database role, Point"
+    with pytest.raises(service.ActionRefused, match=later):
         request(migration, "provision_dsql", "rollback", confirmation="abc")
 
 

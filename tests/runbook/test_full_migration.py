@@ -114,6 +114,7 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
         "provision_dsql",
         "verify_dsql",
         "apply_schema",
+        "database_role",
         "readiness",
         "point_lambda",
     ):
@@ -122,7 +123,7 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
     identifier = step(migration, "provision_dsql").outputs["identifier"]
 
     # Rolling back the cluster first is refused: the Lambda still points at it, the schema is still on it.
-    with pytest.raises(service.ActionRefused, match="Roll back the later steps first: Schema onto DSQL, Point"):
+    with pytest.raises(service.ActionRefused, match="Roll back the later steps first: Schema onto DSQL, The app"):
         act(migration, "provision_dsql", operator, action="rollback", confirmation=identifier)
 
     assert act(migration, "point_lambda", operator, action="rollback").status == "succeeded"
@@ -131,6 +132,11 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
     ]
     assert not {"DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION"} & set(variables)
     assert "AURORA_CLUSTER_ARN" in variables
+
+    # The application's role goes (unmapped, its grants revoked, dropped), then the schema it was granted.
+    role = act(migration, "database_role", operator, action="rollback")
+    assert role.status == "succeeded", role.error
+    assert role.outputs["dropped"] is True
 
     # The schema step takes back what it created on the cluster (the tables are empty).
     created = [r["name"] for r in step(migration, "apply_schema").outputs["applied"] if r["result"] == "created"]

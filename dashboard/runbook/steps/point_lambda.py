@@ -8,7 +8,7 @@ from dashboard.stacks import ownership
 UPDATE_TIMEOUT = 300
 # Only these variables are written, saved and restored: the Lambda's other variables may hold
 # secrets and never leave AWS.
-DSQL_VARIABLES = ("DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION")
+DSQL_VARIABLES = ("DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION", "DSQL_USER")
 
 
 def vpc_facts(configuration: dict) -> dict:
@@ -65,6 +65,8 @@ class PointLambdaAtDsql(StepDefinition):
             "DSQL_CLUSTER_ARN": cluster["arn"],
             "DSQL_ENDPOINT": cluster["endpoint"],
             "DSQL_REGION": ctx.environment.region,
+            # The application's own database role where the role step made it; admin otherwise.
+            "DSQL_USER": ctx.output_of("database_role").get("role"),
         }
         changed = set_dsql_variables(ctx, function, wanted)
         if not changed:

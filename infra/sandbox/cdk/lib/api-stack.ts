@@ -39,6 +39,9 @@ export class ApiStack extends Stack {
       environment.DSQL_CLUSTER_ARN = db.dsqlCluster.attrResourceArn;
       environment.DSQL_ENDPOINT = db.dsqlCluster.attrEndpoint;
       environment.DSQL_REGION = this.region;
+      // The application's own database role (VelaOps's "App's database role" step creates it and maps it to
+      // this function's role with AWS IAM GRANT), not admin: least privilege inside DSQL.
+      environment.DSQL_USER = "vela_api";
     }
 
     const fn = new lambda.Function(this, "ApiFunction", {
