@@ -5,6 +5,7 @@ NAT), an interface endpoint added and broken; the Lambda role's DSQL grant throu
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -114,3 +115,41 @@ def test_the_lambda_roles_grant_is_simulated_on_the_clusters_arn(vela):
         "explicitDeny",
         ["deny"],
     )
+
+
+def test_an_idle_cluster_is_woken_and_a_multi_region_one_is_a_blocker(sandbox, sandbox_environment):
+    """The readiness check's cluster findings against the sandbox's lifecycle: IDLE is woken by a login (logged,
+    with how long it took), PENDING_SETUP is said plainly to be out of this runbook's reach."""
+    from dashboard import dsql
+    from dashboard.readiness import cluster
+    from tests.sandbox.helpers import aws, create_active_dsql_cluster
+
+    created = create_active_dsql_cluster(sandbox)
+    endpoint = dsql.cluster_endpoint(created["identifier"], "us-east-1")
+    lines: list[str] = []
+    sandbox.faults.update({"dsql_idle": "idle"})
+    try:
+        deadline = time.monotonic() + 10  # the fault lets a cluster fall asleep after a short grace
+        while aws(sandbox, "dsql").get_cluster(identifier=created["identifier"])["status"] != "IDLE":
+            assert time.monotonic() < deadline, "the cluster never fell asleep"
+            time.sleep(0.2)
+        state, quota = cluster.check(
+            aws(sandbox, "dsql"),
+            created["identifier"],
+            wake=lambda: dsql.TimedLogin(sandbox_environment, endpoint).open().close(),
+            log=lines.append,
+            sleep=lambda s: None,
+        )
+    finally:
+        sandbox.faults.clear()
+    assert state.severity == "ok" and state.evidence["status"] == "IDLE" and state.evidence["woke_to"] == "ACTIVE"
+    assert any("is IDLE: waking it with a connection" in line for line in lines)
+    assert quota.severity == "ok" and quota.evidence["default_quota"] == 20
+
+    peered = aws(sandbox, "dsql").create_cluster(
+        deletionProtectionEnabled=False, multiRegionProperties={"witnessRegion": "us-west-2"}
+    )
+    (pending, _) = cluster.check(
+        aws(sandbox, "dsql"), peered["identifier"], wake=lambda: None, log=lines.append, sleep=lambda s: None
+    )
+    assert pending.severity == "blocker" and "does not support multi-Region clusters" in pending.title
