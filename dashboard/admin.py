@@ -78,7 +78,16 @@ class EnvironmentAdmin(VelaModelAdmin):
         ("Aurora connection", {"fields": ["aurora_database", "aurora_sslmode", "aurora_host_override"]}),
         (
             "DSQL connection",
-            {"fields": ["dsql_port", "dsql_database", "dsql_user", "dsql_sslmode", "dsql_host_override"]},
+            {
+                "fields": [
+                    "dsql_port",
+                    "dsql_database",
+                    "dsql_user",
+                    "dsql_probe_user",
+                    "dsql_sslmode",
+                    "dsql_host_override",
+                ]
+            },
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]

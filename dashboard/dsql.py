@@ -40,21 +40,26 @@ DEFAULT_CONNECT_TIMEOUT = 10
 MIN_QUERY_SECONDS = 0.5
 
 
-def auth_token(environment: Environment, endpoint: str, session: boto3.Session | None = None, dsql=None) -> str:
+def auth_token(
+    environment: Environment, endpoint: str, session: boto3.Session | None = None, dsql=None, user: str | None = None
+) -> str:
     """A short-lived IAM token (a presigned URL, signed locally: no network call). `dsql`: a DSQL client
-    to sign with (probes keep one per thread); else one is made from `session`."""
+    to sign with (probes keep one per thread); else one is made from `session`. `user`: the database role to
+    log in as, else the environment's DSQL user (admin needs DbConnectAdmin, any other role DbConnect)."""
     dsql = dsql or client(environment, "dsql", session)
-    if environment.dsql_user == DSQL_ADMIN_USER:
+    if (user or environment.dsql_user) == DSQL_ADMIN_USER:
         return dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=environment.region)
     return dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=environment.region)
 
 
-def connection_kwargs(environment: Environment, endpoint: str, token: str, connect_timeout: int) -> dict:
+def connection_kwargs(
+    environment: Environment, endpoint: str, token: str, connect_timeout: int, user: str | None = None
+) -> dict:
     kwargs = {
         "host": endpoint,
         "port": environment.dsql_port,
         "dbname": environment.dsql_database,
-        "user": environment.dsql_user,
+        "user": user or environment.dsql_user,
         "password": token,
         "sslmode": environment.dsql_sslmode,
         "connect_timeout": connect_timeout,
@@ -136,8 +141,10 @@ class TimedLogin:
         within: float | None = None,
         session: boto3.Session | None = None,
         signer: Any = None,
+        user: str | None = None,
     ) -> None:
         self.environment = environment
+        self.user = user  # the database role, else the environment's DSQL user
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
         self.within = within
@@ -150,10 +157,12 @@ class TimedLogin:
     def open(self) -> psycopg.Connection:
         """The logged-in connection (autocommit), for the caller to use and close."""
         self.started = time.perf_counter()
-        token = auth_token(self.environment, self.endpoint, self.session, dsql=self.signer)
+        token = auth_token(self.environment, self.endpoint, self.session, dsql=self.signer, user=self.user)
         token_done = time.perf_counter()
         self.secrets = token_secrets(token)
-        connection = psycopg.connect(**connection_kwargs(self.environment, self.endpoint, token, self.connect_timeout))
+        connection = psycopg.connect(
+            **connection_kwargs(self.environment, self.endpoint, token, self.connect_timeout, user=self.user)
+        )
         try:
             connected = time.perf_counter()
             with self._bounded(connection):

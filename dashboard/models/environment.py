@@ -120,6 +120,14 @@ class Environment(models.Model):
     dsql_port = models.PositiveIntegerField("DSQL port", default=5432, validators=port_validators)
     dsql_database = models.CharField("DSQL database", max_length=63, default="postgres")
     dsql_user = models.CharField("DSQL user", max_length=63, default="admin")
+    dsql_probe_user = models.CharField(
+        "DSQL monitoring user",
+        max_length=63,
+        blank=True,
+        default="",
+        help_text="The database role the probes log in as, with their table in its own schema (the runbook's "
+        "database-role step makes velaops_monitor); empty: the DSQL user.",
+    )
     dsql_sslmode = models.CharField("DSQL sslmode", max_length=16, choices=SslMode.choices, default=SslMode.VERIFY_FULL)
     dsql_host_override = models.GenericIPAddressField(
         "DSQL host address override",

@@ -5,6 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 from celery.contrib.testing.worker import start_worker
 
+from dashboard.dsql import TimedLogin
 from dashboard.health_route import fetch_health
 from dashboard.models import Attempt
 from dashboard.monitoring.probes import run_probe
@@ -71,8 +72,14 @@ def test_the_whole_migration_then_its_rollbacks(worker, fresh_direct_sandbox_env
     assert environment.dsql_cluster_identifier == cluster["identifier"]
     # ... and is monitored from then on: a probe of the new cluster logs in.
     dsql_target = environment.targets.get(kind="dsql", name=cluster["identifier"], paused=False)
+    dsql_target.write_check = True
+    dsql_target.save(update_fields=["write_check"])
     outcome = run_probe(dsql_target)
     assert outcome.ok, outcome.error
+    # ... as its own role (not admin), writing only its own table in its own schema.
+    assert environment.dsql_probe_user == "velaops_monitor"
+    with TimedLogin(environment, environment.dsql_endpoint).open() as admin:
+        assert admin.execute("SELECT count(*) FROM velaops.probe").fetchone()[0] == 1
 
     # The Lambda points at it, keeps its other variables, and the health route reports it connected.
     variables = aws(environment, "lambda").get_function_configuration(FunctionName=environment.lambda_function_name)[

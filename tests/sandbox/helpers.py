@@ -43,8 +43,10 @@ def clear_vela_schema_from_dsql(sandbox) -> None:
     with psycopg.connect(**sandbox.config.pg_params(sandbox.config.dsql_database)) as conn:
         for kind, name in VELA_DSQL_OBJECTS:
             conn.execute(f"DROP {kind} IF EXISTS {name} CASCADE")
-        # The application's database role too (PostgreSQL's roles are the server's: it outlives a test).
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'vela_api'").fetchone():
-            conn.execute("DROP OWNED BY vela_api")
-            conn.execute("DROP ROLE vela_api")
-        conn.execute("DELETE FROM sys.iam_pg_role_mappings WHERE pg_role_name = 'vela_api'")
+        # The database roles too (PostgreSQL's roles are the server's: they outlive a test), and the probes' schema.
+        conn.execute("DROP SCHEMA IF EXISTS velaops CASCADE")
+        for role in ("vela_api", "velaops_monitor"):
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(f"DROP OWNED BY {role}")
+                conn.execute(f"DROP ROLE {role}")
+            conn.execute("DELETE FROM sys.iam_pg_role_mappings WHERE pg_role_name = %s", [role])

@@ -49,8 +49,6 @@ UNUSED_BECAUSE = {
     "ec2:DescribeRouteTables": "readiness reads the subnets' routes only when no usable DSQL endpoint exists, "
     "and the rehearsal's Lambda has one (tests/readiness/test_network_and_permissions.py reads them)",
     "ec2:DescribeNatGateways": "likewise: only for a default route to a NAT gateway",
-    "dsql:DbConnect": "an environment whose DSQL user is not admin logs in with it (docs/aws.md); the sandbox's "
-    "environment logs in as admin",
     "iam:GetRole": "readiness turns VelaOps's session ARN into its role's; the sandbox's VelaOps is an IAM user",
 }
 # Allowed whatever the policy says (the STS API reference: "No permissions are required to perform this

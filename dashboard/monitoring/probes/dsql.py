@@ -28,7 +28,10 @@ from dashboard.monitoring.outcome import ProbeOutcome
 from dashboard.monitoring.probes.clients import probe_client
 from dashboard.monitoring.probes.failures import aws_failure, clean, database_error, since_ms
 
-PROBE_TABLE = "velaops_probe"
+PROBE_TABLE = "velaops_probe"  # as the DSQL user, in its default schema
+# As the monitoring role (the database-role step's velaops_monitor): its own table in its own schema, made and
+# granted by that step, so the probes never write into the application's schema.
+MONITOR_TABLE = "velaops.probe"
 # A DSQL cluster with no connection for a while goes IDLE, later INACTIVE, and the next login wakes it, slower
 # than usual (Aurora DSQL user guide, "Aurora DSQL cluster lifecycle", checked 2026-12-02; AWS publishes no
 # figure for "a while"). Probing every 30 s (the default) is activity that keeps the cluster from ever idling:
@@ -36,9 +39,9 @@ PROBE_TABLE = "velaops_probe"
 # without a probe, the probe reads the cluster's state first and records a cold start as one, not as slowness.
 IDLE_SUSPECT_AFTER_S = 600
 ASLEEP = ("IDLE", "INACTIVE")
-_CREATE = f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id text PRIMARY KEY, at timestamptz NOT NULL)"
-_UPSERT = f"INSERT INTO {PROBE_TABLE} (id, at) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
-_READ = f"SELECT at FROM {PROBE_TABLE} WHERE id = %s"
+_CREATE = "CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, at timestamptz NOT NULL)"
+_UPSERT = "INSERT INTO {table} (id, at) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at"
+_READ = "SELECT at FROM {table} WHERE id = %s"
 
 
 def probe_dsql(target: Target) -> ProbeOutcome:
@@ -54,8 +57,14 @@ def probe_dsql(target: Target) -> ProbeOutcome:
     if asleep:
         details["woke_from"] = asleep  # this login wakes the cluster: its connect phase is a cold start
     # The login's clock starts once the client is there (usually cached): the token phase is the presign alone.
+    user = environment.dsql_probe_user or None
     login = TimedLogin(
-        environment, endpoint, connect_timeout=target.timeout_seconds, within=target.timeout_seconds, signer=signer
+        environment,
+        endpoint,
+        connect_timeout=target.timeout_seconds,
+        within=target.timeout_seconds,
+        signer=signer,
+        user=user,
     )
     try:
         connection = login.open()
@@ -73,7 +82,9 @@ def probe_dsql(target: Target) -> ProbeOutcome:
         write_started = time.perf_counter()
         try:
             with cancel_after(connection, login.left()):
-                details["created_table"] = write_round_trip(connection, f"target-{target.pk}")
+                details["created_table"] = write_round_trip(
+                    connection, f"target-{target.pk}", MONITOR_TABLE if user else PROBE_TABLE
+                )
         except (psycopg.Error, OSError, WriteMismatch) as exc:
             # The login worked, so its timings stand; only the write phase is missing.
             return ProbeOutcome(
@@ -104,21 +115,22 @@ def _asleep_before(target: Target, dsql) -> str:
     return status if status in ASLEEP else ""
 
 
-def write_round_trip(connection: psycopg.Connection, key: str) -> bool:
+def write_round_trip(connection: psycopg.Connection, key: str, table: str = PROBE_TABLE) -> bool:
     """Upsert this key's row and read it back; True if the table had to be created first."""
     written = datetime.now(UTC)
     created = False
+    upsert, read = _UPSERT.format(table=table), _READ.format(table=table)
     try:
-        connection.execute(_UPSERT, (key, written))
+        connection.execute(upsert, (key, written))
     except errors.UndefinedTable:
-        connection.execute(_CREATE)
+        connection.execute(_CREATE.format(table=table))
         created = True
         try:
-            connection.execute(_UPSERT, (key, written))
+            connection.execute(upsert, (key, written))
         except errors.SerializationFailure:
             # DSQL may refuse the first write after a schema change once ("schema has been updated").
-            connection.execute(_UPSERT, (key, written))
-    row = connection.execute(_READ, (key,)).fetchone()
+            connection.execute(upsert, (key, written))
+    row = connection.execute(read, (key,)).fetchone()
     if row is None or row[0] != written:
         found = "no row" if row is None else row[0].isoformat()
         raise WriteMismatch(f"wrote {written.isoformat()} for {key}, read back {found}")
