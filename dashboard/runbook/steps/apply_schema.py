@@ -12,15 +12,9 @@ import psycopg
 from dashboard import aurora, dsql
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import dsql_cluster
 from dashboard.schema import apply, catalog
 from dashboard.schema.translate import translate
-
-
-def _endpoint(ctx: StepContext) -> str:
-    endpoint = ctx.output_of("provision_dsql", "execute_add_dsql").get("endpoint") or ctx.environment.dsql_endpoint
-    if not endpoint:
-        raise StepFailed("No DSQL cluster is known: run the provisioning step first.")
-    return endpoint
 
 
 class ApplySchema(StepDefinition):
@@ -46,7 +40,7 @@ class ApplySchema(StepDefinition):
                 outputs,
             )
         ctx.check_cancel()
-        login = dsql.TimedLogin(ctx.environment, _endpoint(ctx), session=ctx.session)
+        login = dsql.TimedLogin(ctx.environment, dsql_cluster.endpoint(ctx), session=ctx.session)
         with login.open() as conn:
             try:
                 outputs["applied"] = apply.apply(conn, translation, log=ctx.log, sleep=ctx.sleep)
@@ -62,7 +56,7 @@ class ApplySchema(StepDefinition):
 
     def rollback(self, ctx: StepContext) -> dict[str, Any]:
         applied = ctx.step.outputs.get("applied") or []
-        login = dsql.TimedLogin(ctx.environment, _endpoint(ctx), session=ctx.session)
+        login = dsql.TimedLogin(ctx.environment, dsql_cluster.endpoint(ctx), session=ctx.session)
         with login.open() as conn:
             try:
                 dropped = apply.drop_created(conn, applied, log=ctx.log)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from dashboard.runbook.context import StepContext
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import dsql_cluster
 
 
 class Complete(StepDefinition):
     def run(self, ctx: StepContext) -> dict:
         steps = list(ctx.migration.steps.exclude(pk=ctx.step.pk).order_by("position"))
-        dsql = ctx.output_of("provision_dsql", "execute_add_dsql")
+        dsql = dsql_cluster.cluster(ctx)
         summary = {
             "dsql_cluster": {k: dsql.get(k) for k in ("identifier", "arn", "endpoint")},
             "lambda_variables": ctx.output_of("point_lambda", "execute_point_lambda").get("set", {}),

@@ -20,6 +20,7 @@ from dashboard import dsql
 from dashboard.readiness.permissions import caller_role_arn
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import dsql_cluster
 
 APP_ROLE = "vela_api"
 PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
@@ -29,20 +30,13 @@ MONITOR_SCHEMA = "velaops"
 MONITOR_TABLE = "velaops.probe"  # dashboard.monitoring.probes.dsql.MONITOR_TABLE
 
 
-def _endpoint(ctx: StepContext) -> str:
-    endpoint = ctx.output_of("provision_dsql", "execute_add_dsql").get("endpoint") or ctx.environment.dsql_endpoint
-    if not endpoint:
-        raise StepFailed("No DSQL cluster is known: run the provisioning step first.")
-    return endpoint
-
-
 class DatabaseRole(StepDefinition):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         principal = ctx.aws("lambda").get_function_configuration(FunctionName=ctx.environment.lambda_function_name)[
             "Role"
         ]
         role = sql.Identifier(APP_ROLE)
-        with dsql.TimedLogin(ctx.environment, _endpoint(ctx), session=ctx.session).open() as conn:
+        with dsql.TimedLogin(ctx.environment, dsql_cluster.endpoint(ctx), session=ctx.session).open() as conn:
             try:
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone()
                 created = not exists
@@ -78,7 +72,7 @@ class DatabaseRole(StepDefinition):
         """velaops_monitor for the probes, mapped to VelaOps's own principal; the environment's probes use it."""
         principal = caller_role_arn(ctx.aws("iam"), ctx.aws("sts"))
         role = sql.Identifier(MONITOR_ROLE)
-        with dsql.TimedLogin(ctx.environment, _endpoint(ctx), session=ctx.session).open() as conn:
+        with dsql.TimedLogin(ctx.environment, dsql_cluster.endpoint(ctx), session=ctx.session).open() as conn:
             try:
                 created = not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [MONITOR_ROLE]).fetchone()
                 if created:
@@ -106,7 +100,7 @@ class DatabaseRole(StepDefinition):
         if environment.dsql_probe_user == MONITOR_ROLE:
             environment.dsql_probe_user = ""
             environment.save(update_fields=["dsql_probe_user", "updated_at"])
-        with dsql.TimedLogin(ctx.environment, _endpoint(ctx), session=ctx.session).open() as conn:
+        with dsql.TimedLogin(ctx.environment, dsql_cluster.endpoint(ctx), session=ctx.session).open() as conn:
             try:
                 if monitor.get("principal"):
                     conn.execute(

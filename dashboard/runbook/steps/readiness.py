@@ -10,6 +10,7 @@ from dashboard.readiness import service
 from dashboard.readiness.findings import BLOCKER
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import dsql_cluster
 
 POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy")
 
@@ -22,7 +23,7 @@ class Readiness(StepDefinition):
         return [f["title"] for f in outputs.get("findings") or [] if f.get("severity") == BLOCKER]
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        cluster = ctx.output_of("provision_dsql", "execute_add_dsql")
+        cluster = dsql_cluster.cluster(ctx)
         if not cluster.get("identifier"):
             raise StepFailed("No DSQL cluster is known: run the provisioning step first.")
         target = service.Target(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dashboard.health_route import fetch_health
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import dsql_cluster
 from dashboard.runbook.steps.point_lambda import vpc_facts
 
 # A Lambda update reaches new execution environments within seconds; allow for stragglers.
@@ -14,7 +15,7 @@ class VerifyApi(StepDefinition):
         url = ctx.environment.api_health_url
         if not url:
             raise StepFailed("The environment has no API health URL to check.")
-        cluster_arn = ctx.output_of("provision_dsql", "execute_add_dsql").get("arn", "")
+        cluster_arn = dsql_cluster.cluster(ctx).get("arn", "")
         last = {}
 
         def reports_new_cluster() -> tuple[bool, str]:

@@ -6,6 +6,7 @@ import uuid
 from dashboard import dsql
 from dashboard.runbook.context import StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
+from dashboard.runbook.steps import dsql_cluster
 
 PROBE_TABLE_DDL = (
     "CREATE TABLE IF NOT EXISTS velaops_probe (id text PRIMARY KEY, written_at timestamptz NOT NULL, note text)"
@@ -14,9 +15,7 @@ PROBE_TABLE_DDL = (
 
 class VerifyDsql(StepDefinition):
     def run(self, ctx: StepContext) -> dict:
-        endpoint = ctx.output_of("provision_dsql", "execute_add_dsql").get("endpoint") or ctx.environment.dsql_endpoint
-        if not endpoint:
-            raise StepFailed("No DSQL cluster is known: run the provisioning step first.")
+        endpoint = dsql_cluster.endpoint(ctx)
         ctx.check_cancel()
         # One timed login (the DSQL probe's too); its connection then serves the write/read round trip.
         login = dsql.TimedLogin(ctx.environment, endpoint, session=ctx.session)
