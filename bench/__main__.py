@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import http
-from bench.results import Figure, read_figures, table
+from bench.results import Figure, missed, read_figures, table
 
 SECTIONS = {
     "migration": ("bench.migration_pages", "velaops_bench"),
@@ -44,6 +44,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
     parser.add_argument("--reseed", action="store_true", help="seed the history database again even if cached")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write bench/results.json from a modified tree (the run is marked so)",
+    )
     options = parser.parse_args()
     chosen = [name.strip() for name in options.only.split(",") if name.strip()]
     unknown = set(chosen) - set(SECTIONS)
@@ -60,7 +65,8 @@ def main() -> None:
         _run_sections(chosen, options, redis_prefix, figures, info)
     finally:
         _delete_redis_keys(redis_prefix)
-    _report(chosen, options, started, figures, info)
+    if _report(chosen, options, started, figures, info):
+        sys.exit(1)
 
 
 def _run_sections(chosen: list[str], options, redis_prefix: str, figures: list[Figure], info: dict) -> None:
@@ -104,11 +110,14 @@ def _delete_redis_keys(prefix: str) -> None:
         client.delete(*keys)
 
 
-def _report(chosen: list[str], options, started: float, figures: list[Figure], info: dict) -> None:
+def _report(chosen: list[str], options, started: float, figures: list[Figure], info: dict) -> list[str]:
+    """Print the table, write results.json where allowed; the figures that missed their goal (make bench fails)."""
+    commit, dirty = _commit()
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "commit": _commit(),
+        "commit": commit,
+        "dirty": dirty,
         "quick": options.quick,
         "seconds": round(time.monotonic() - started, 1),
         "sections": info,
@@ -117,7 +126,14 @@ def _report(chosen: list[str], options, started: float, figures: list[Figure], i
             for f in figures
         },
     }
-    path = Path(http.ROOT, "bench", "results.json")
+    # The committed figures are a clean tree's full seed; a quick run or a modified tree writes elsewhere.
+    path = Path(http.ROOT, "bench", "results-quick.json" if options.quick else "results.json")
+    if dirty and not options.quick and not options.allow_dirty:
+        path = Path(http.ROOT, "bench", "results-dirty.json")
+        print(
+            "the work tree is modified: figures written to bench/results-dirty.json (--allow-dirty to overwrite"
+            " bench/results.json)"
+        )
     if set(chosen) != set(SECTIONS) and path.exists():
         # A partial run keeps the figures of the sections it did not run.
         previous = json.loads(path.read_text())
@@ -129,20 +145,22 @@ def _report(chosen: list[str], options, started: float, figures: list[Figure], i
     if seed:
         how = "reused" if seed["reused"] else "seeded now"
         print(f"history seed: {seed['database']}, {how} (seeding took {seed['seed_seconds']:.0f} s)")
-    print(f"{len(figures)} figures in {report['seconds']:.0f} s; written to bench/results.json")
-    failed = [f.name for f in figures if f.verdict() == "FAIL"]
+    print(f"{len(figures)} figures in {report['seconds']:.0f} s; written to {path.relative_to(http.ROOT)}")
+    failed = missed(figures, every_section_ran=set(chosen) == set(SECTIONS))
     if failed:
-        print(f"below goal: {', '.join(failed)}")
+        print(f"missed their goal: {', '.join(failed)}")
+    return failed
 
 
-def _commit() -> str:
-    """The commit measured, marked dirty when the work tree differs from it."""
+def _commit() -> tuple[str, bool]:
+    """The commit measured, and whether the work tree differs from it (results.json's figures then measure
+    code that is in no commit)."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=http.ROOT, capture_output=True, text=True)
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=http.ROOT, capture_output=True, text=True)
     except OSError:
-        return ""
-    return head.stdout.strip() + (" (dirty)" if dirty.stdout.strip() else "")
+        return "", True
+    return head.stdout.strip(), bool(dirty.stdout.strip())
 
 
 if __name__ == "__main__":

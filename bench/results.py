@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MB = 1_000_000
+MISSING = "MISSING"
+FAILED_VERDICTS = ("FAIL", MISSING)
 
 # name: (comparison, goal). Goals from the probes issue (#5); they hold for the full seed (1,000 targets).
 GOALS: dict[str, tuple[str, float]] = {
@@ -34,9 +36,12 @@ class Figure:
     note: str = ""
 
     def verdict(self) -> str:
+        """pass / FAIL against its goal; MISSING when a figure with a goal came out empty (a fail too)."""
         goal = GOALS.get(self.name)
-        if goal is None or self.value is None:
+        if goal is None:
             return ""
+        if self.value is None:
+            return MISSING
         comparison, target = goal
         met = self.value <= target if comparison == "<=" else self.value >= target
         return "pass" if met else "FAIL"
@@ -55,6 +60,40 @@ def read_figures(path: str | os.PathLike) -> tuple[list[Figure], dict]:
     data = json.loads(Path(path).read_text())
     figures = [Figure(**f) for f in data.pop("figures")]
     return figures, data
+
+
+def missed(figures: list[Figure], *, every_section_ran: bool) -> list[str]:
+    """The figures that make `make bench` fail: below goal, empty, or (after a full run) never measured."""
+    failed = [f.name for f in figures if f.verdict() in FAILED_VERDICTS]
+    if every_section_ran:
+        measured = {f.name for f in figures}
+        failed += [f"{name} (not measured)" for name in GOALS if name not in measured]
+    return failed
+
+
+def markdown_table(report: dict) -> str:
+    """The figures table of docs/benchmarks.md, made from results.json (so the two cannot disagree)."""
+    lines = [
+        f"Run of {report.get('date', '?')} at commit {report.get('commit') or '?'}"
+        + (" (a modified tree)" if report.get("dirty") else "")
+        + f", {report.get('machine', '?')}; {report.get('seconds', '?')} s"
+        + (", quick seed" if report.get("quick") else "")
+        + ".",
+        "",
+        "| figure | goal | measured | verdict | note |",
+        "|---|---|---|---|---|",
+    ]
+    for name, figure in report.get("figures", {}).items():
+        value = figure.get("value")
+        shown = "—" if value is None else _number(value, figure.get("unit", ""))
+        lines.append(
+            f"| `{name}` | {figure.get('goal') or '—'} | {shown} | {figure.get('verdict') or '—'} | "
+            f"{(figure.get('note') or '').replace('|', '/')} |"
+        )
+    loads = {name: section.get("load_average_after") for name, section in (report.get("sections") or {}).items()}
+    if any(loads.values()):
+        lines += ["", "Load average after each section: " + "; ".join(f"{k} {v}" for k, v in loads.items() if v)]
+    return "\n".join(lines)
 
 
 def table(figures: list[Figure]) -> str:
