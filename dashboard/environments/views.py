@@ -40,7 +40,6 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "open_migration": environment.migrations.filter(status="open").select_related("started_by").first(),
         "past_migrations": environment.migrations.exclude(status="open").select_related("started_by")[:10],
         "can_operate": roles.can_operate(request.user),
-        "readiness_check": latest_check(environment),
         # The fault page itself decides whether this is the running sandbox's environment.
         "sandbox_faults_link": request.user.is_superuser
         and apps.is_installed("infra.sandbox")
@@ -52,5 +51,7 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     }
     template = "environments/environment_detail.html"
     if request.htmx and not request.htmx.history_restore_request:
-        template += "#resources"
+        template += "#resources"  # the 15 s poll: the resources only
+    else:
+        context["readiness_check"] = latest_check(environment)
     return render(request, template, context)

@@ -6,6 +6,7 @@ a time per environment; a check whose worker never finished it is marked failed 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -72,7 +73,7 @@ def run_check(check_id: int) -> str:
             target,
             mode="stacks" if stacks else "direct",
             log=lambda message: None,
-            sleep=_sleep,
+            sleep=time.sleep,
             # Through the stacks the Lambda's grant comes with the API stack's change; say which one.
             policy_change="the API stack's point_lambda change"
             if stacks and environment.stack_changes.get("point_lambda")
@@ -91,12 +92,6 @@ def run_check(check_id: int) -> str:
         summary=service.summary(found),
     )
     return "done"
-
-
-def _sleep(seconds: float) -> None:
-    import time
-
-    time.sleep(seconds)
 
 
 def latest(environment: Environment) -> ReadinessCheck | None:

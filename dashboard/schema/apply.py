@@ -92,7 +92,7 @@ def drop_created(
         if result.get("result") != "created":
             continue
         kind, name = result["kind"], result["name"]
-        target = _sql_name(name)
+        target = _regclass(name)
         if kind == "table":
             if conn.execute("SELECT to_regclass(%s) IS NULL", [_regclass(name)]).fetchone()[0]:
                 log(f"table {name} is gone already")
@@ -163,6 +163,3 @@ def parity(source: Schema, target: Schema, translation: Translation) -> list[str
 
 def _regclass(name: str) -> str:
     return ".".join(quote(part) for part in name.split("."))
-
-
-_sql_name = _regclass
