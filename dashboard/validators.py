@@ -67,3 +67,34 @@ def validate_stack_changes(value) -> None:
             raise ValidationError(f"{purpose}: template_url must be an https URL of the template (e.g. in S3).")
         if name is not None and not (isinstance(name, str) and _CHANGE_SET_NAME.match(name)):
             raise ValidationError(f"{purpose}: change_set must be a change-set name (letters, digits, hyphens).")
+
+
+# The bake's criteria (issue #16), editable per environment (Environment.bake_criteria): name → (default,
+# lowest, highest). Defaults and why are in docs/runbook.md ("Bake and automatic rollback"); dashboard.bake
+# reads the effective values with bake_criteria().
+BAKE_CRITERIA: dict[str, tuple[float, float, float]] = {
+    # The baseline: the API health target's history before the repoint.
+    "baseline_window_minutes": (1440, 10, 10080),
+    "baseline_min_samples": (30, 10, 100000),
+    # The bake: probes of the API at a raised rate after the change.
+    "bake_window_seconds": (600, 5, 7200),
+    "bake_interval_seconds": (2, 0.05, 60),
+    "bake_min_samples": (30, 5, 100000),
+    # The verdict.
+    "p95_latency_ratio_max": (1.25, 1.0, 10.0),
+    "cold_init_p95_increase_ms_max": (100, 0, 10000),
+    "error_rate_max": (0.01, 0.0, 0.5),
+    "significance": (0.01, 0.0001, 0.2),
+}
+
+
+def validate_bake_criteria(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Bake criteria are a JSON object, e.g. {"bake_window_seconds": 300}.')
+    unknown = sorted(set(value) - set(BAKE_CRITERIA))
+    if unknown:
+        raise ValidationError(f"Unknown bake criteria: {', '.join(unknown)}; known: {', '.join(BAKE_CRITERIA)}.")
+    for name, figure in value.items():
+        _default, lowest, highest = BAKE_CRITERIA[name]
+        if isinstance(figure, bool) or not isinstance(figure, int | float) or not lowest <= figure <= highest:
+            raise ValidationError(f"Bake criterion {name} must be a number from {lowest:g} to {highest:g}.")

@@ -9,6 +9,7 @@ from dashboard.validators import (
     port_validators,
     resource_name_validator,
     role_arn_validator,
+    validate_bake_criteria,
     validate_region,
     validate_stack_changes,
 )
@@ -79,6 +80,13 @@ class Environment(models.Model):
         help_text='Where each change of the change-set runbook comes from, e.g. {"add_dsql": {"template_url": '
         '"https://…/DatabaseStack.template.json"}, "point_lambda": {"change_set": "ci-prepared"}}; changes: '
         "add_dsql, point_lambda, drop_aurora_api, remove_aurora.",
+    )
+    bake_criteria = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_bake_criteria],
+        help_text='Overrides of the bake\'s criteria (the runbook\'s judgement of the Lambda repoint), e.g. '
+        '{"bake_window_seconds": 300, "p95_latency_ratio_max": 1.2}; empty: the defaults in docs/runbook.md.',
     )
     lambda_function_name = models.CharField(
         "API Lambda function", max_length=140, blank=True, validators=[resource_name_validator]
