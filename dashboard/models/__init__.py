@@ -7,6 +7,7 @@ from dashboard.models.alerts import (
     MaintenanceWindow,
     WebhookFormat,
 )
+from dashboard.models.api import ApiToken, IdempotencyRecord
 from dashboard.models.environment import Environment, SslMode, default_stacks
 from dashboard.models.monitoring import (
     HealthMethod,
@@ -30,6 +31,7 @@ __all__ = [
     "AlertDelivery",
     "AlertKind",
     "AlertSettings",
+    "ApiToken",
     "DeliveryStatus",
     "MaintenanceWindow",
     "Report",
@@ -39,6 +41,7 @@ __all__ = [
     "ReportSchedule",
     "WebhookFormat",
     "HealthMethod",
+    "IdempotencyRecord",
     "Incident",
     "ProbeKind",
     "ProbeResult",
