@@ -74,7 +74,8 @@ def validate_stack_changes(value) -> None:
 # reads the effective values with bake_criteria().
 BAKE_CRITERIA: dict[str, tuple[float, float, float]] = {
     # The baseline: the API health target's history before the repoint.
-    "baseline_window_minutes": (1440, 10, 10080),
+    # Raw probe results are kept 48 h (PROBE_RAW_RETENTION): a baseline reads them, not rollups.
+    "baseline_window_minutes": (1440, 10, 2880),
     "baseline_min_samples": (30, 10, 100000),
     # The bake: probes of the API at a raised rate after the change.
     "bake_window_seconds": (600, 5, 7200),
@@ -83,6 +84,7 @@ BAKE_CRITERIA: dict[str, tuple[float, float, float]] = {
     # The verdict.
     "p95_latency_ratio_max": (1.25, 1.0, 10.0),
     "cold_init_p95_increase_ms_max": (100, 0, 10000),
+    "dsql_check_p95_ms_max": (1000, 10, 60000),
     "error_rate_max": (0.01, 0.0, 0.5),
     "significance": (0.01, 0.0001, 0.2),
 }
