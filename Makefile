@@ -26,10 +26,14 @@ ADMIN_PASSWORD ?= vela-demo-admin
 
 .PHONY: run test bench install lock lint clean system-libs cdk-synth
 
+# The last lines make .venv/bin/velaops, the console script pyproject.toml declares, for this checkout: its
+# dependencies are in the lock, and nothing is built or downloaded (the venv's setuptools cannot build wheels).
 $(STAMP): requirements/base.txt requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/base.txt -r requirements/dev.txt
+	printf '#!%s\nimport sys\nsys.path.insert(0, "%s")\nfrom velaops_cli.main import main\nsys.exit(main())\n' \
+	  "$(abspath $(PY))" "$(CURDIR)" > $(VENV)/bin/velaops && chmod +x $(VENV)/bin/velaops
 	touch $(STAMP)
 
 install: $(STAMP)

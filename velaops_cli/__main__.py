@@ -1,0 +1,3 @@
+from velaops_cli.main import main
+
+main()
