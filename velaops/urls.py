@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dashboard.api.app import urls as api_urls
 from dashboard.monitoring import metrics
 from dashboard.system.views import healthz
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("environments/<slug:slug>/readiness/", include("dashboard.readiness.urls")),
     path("environments/<slug:slug>/reports/", include("dashboard.reports.urls")),
     path("environments/<slug:slug>/reports/alerts/", include("dashboard.alerts.urls")),
+    path("api/v1/", api_urls),
+    path("account/tokens/", include("dashboard.tokens.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

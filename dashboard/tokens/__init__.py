@@ -1,0 +1,1 @@
+"""Personal API tokens: each user creates, lists and revokes their own on one page (docs/api.md)."""
