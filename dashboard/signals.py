@@ -6,6 +6,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from dashboard.alerts import events  # noqa: F401  (alerts listen to target and attempt events)
+from dashboard.environments import receivers  # noqa: F401  (the resources' snapshot follows attempts)
 from dashboard.models import Environment
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -13,8 +11,8 @@ from django.views.decorators.http import require_GET
 
 from dashboard import roles
 from dashboard.access import environment_for_viewer
-from dashboard.aws import AWS_EXCEPTIONS, describe_error
-from dashboard.environments.resources import environment_resources, runbook_mode
+from dashboard.environments.resources import runbook_mode
+from dashboard.environments.snapshot import POLL_SECONDS, environment_snapshot
 from dashboard.models import Environment
 from dashboard.readiness.checks import latest as latest_check
 
@@ -29,12 +27,9 @@ def environment_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     environment = environment_for_viewer(request, slug)
-    started = time.monotonic()
-    error = None
-    try:
-        resources = environment_resources(environment)
-    except AWS_EXCEPTIONS as exc:  # e.g. the role cannot be assumed: nothing else can be read
-        resources, error = [], describe_error(exc)
+    # Shared by every viewer and refreshed at most every POLL_SECONDS (dashboard/environments/snapshot.py).
+    snapshot = environment_snapshot(environment)
+    resources, error = snapshot.resources, snapshot.error
     context = {
         "environment": environment,
         "open_migration": environment.migrations.filter(status="open").select_related("started_by").first(),
@@ -47,7 +42,8 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "resources": resources,
         "ownership": runbook_mode(environment, resources) if not error else None,
         "error": error,
-        "checked_in_ms": round((time.monotonic() - started) * 1000),
+        "snapshot": snapshot,
+        "poll_seconds": POLL_SECONDS,
     }
     template = "environments/environment_detail.html"
     if request.htmx and not request.htmx.history_restore_request:
