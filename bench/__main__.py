@@ -4,12 +4,14 @@ throughput against the offline sandbox, storage of a year of health history.
 Sections, each run in its own process against its own database (velaops_bench*), in this order:
 
 - migration: the migration pages (bench/migration_pages.py), on a recreated velaops_bench;
+- environment: the environment page's live resources poll with 50 viewers and its AWS calls, and the
+  readiness check, against the sandbox (bench/environment_page.py), on velaops_bench;
 - history: the health pages over a seeded year of probe history (bench/seed_history.py seeds it once and
   reuses it; bench/health_history.py times the pages, live polls and reports and measures storage);
 - probes: the DSQL probe against a bare login loop, and the throughput of one probe worker
   (bench/probes.py), on velaops_bench with the sandbox.
 
-    python -m bench [--quick] [--reseed] [--only migration,history,probes]
+    python -m bench [--quick] [--reseed] [--only migration,environment,history,probes]
 
 --quick (or BENCH_QUICK=1) seeds 100 targets instead of 1,000 into its own cached database and shortens
 the probe runs: for trying the bench out, not for the figures in docs/benchmarks.md. Prints a table with
@@ -34,6 +36,7 @@ from bench.results import Figure, missed, read_figures, table
 
 SECTIONS = {
     "migration": ("bench.migration_pages", "velaops_bench"),
+    "environment": ("bench.environment_page", "velaops_bench"),
     "history": ("bench.health_history", None),  # its database depends on --quick
     "probes": ("bench.probes", "velaops_bench"),
 }
