@@ -16,7 +16,7 @@ from velaops_cli.follow import describe, follow_log, require_succeeded, wait_att
 from velaops_cli.output import Output, cell_text, fields, log_line, table
 from velaops_cli.pipeline import run_migration
 
-REPORT_FORMATS = {".pdf": "pdf", ".csv": "csv", ".md": "markdown", ".json": "json", ".html": "html"}
+REPORT_FORMATS = {".pdf": "pdf", ".csv": "csv", ".html": "html", ".htm": "html"}
 REPORT_READY = {"done", "ready", "succeeded"}
 REPORT_ACTIVE = {"queued", "running"}
 
@@ -145,9 +145,10 @@ def describe_resources(resources: Any) -> list[str]:
 
 @command(cli, "health")
 @click.argument("environment")
-def health(state: State, environment: str) -> None:
+@click.option("--range", "range_", default="24h", show_default=True, help="The window of the latency figures.")
+def health(state: State, environment: str, range_: str) -> None:
     """The environment's health targets: state and latency."""
-    document = state.client.get(f"/environments/{environment}/health")
+    document = state.client.get(f"/environments/{environment}/health", range=range_)
     rows = [
         (
             t.get("name"),
@@ -161,9 +162,13 @@ def health(state: State, environment: str) -> None:
         for t in document.get("targets", [])
     ]
     lines = table(rows, ["target", "kind", "state", "paused", "p50 ms", "p95 ms", "last probe"])
-    summary = document.get("summary")
-    if isinstance(summary, dict) and summary:
-        lines.append("summary: " + ", ".join(f"{k} {cell_text(v)}" for k, v in summary.items()))
+    summary = document.get("summary") or {}
+    counts = ", ".join(f"{n} {state_name}" for state_name, n in (summary.get("counts") or {}).items() if n)
+    if summary:
+        lines.append(
+            f"{summary.get('total', len(rows))} targets ({counts or 'none'}), "
+            f"{summary.get('open_incidents', 0)} open incidents; latency over {summary.get('range', range_)}"
+        )
     state.out.result(document, lines)
 
 
@@ -451,7 +456,13 @@ def report() -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Wait, then download to this file."
 )
-@click.option("--format", "fmt", default=None, help="Format to download (default: from -o's suffix, else pdf).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pdf", "csv", "html"]),
+    default=None,
+    help="Format to download (default: from -o's suffix, else pdf).",
+)
 def report_generate(state: State, environment: str, period: str, output: Path | None, fmt: str | None) -> None:
     """Generate a report of ENVIRONMENT's health over PERIOD; with -o, wait for it and download it."""
     import time

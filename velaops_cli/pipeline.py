@@ -38,8 +38,6 @@ def confirmation_for(migration: dict, step: dict, confirms: Iterable[str]) -> st
     do when it is not runnable now."""
     offer = (step.get("actions") or {}).get("run") or {}
     label = f"Step {step.get('position')} “{step.get('title', step.get('key'))}” ({step.get('key')})"
-    if offer.get("refusal"):
-        raise errors.CliError(f"{label} cannot run: {offer['refusal']}", errors.REFUSED, "refused")
     if offer.get("needs_approval"):
         raise errors.CliError(
             f"{label} needs an approver's approval first: `velaops approval request {migration['id']} "
@@ -47,6 +45,8 @@ def confirmation_for(migration: dict, step: dict, confirms: Iterable[str]) -> st
             errors.REFUSED,
             "needs_approval",
         )
+    if offer.get("refusal"):
+        raise errors.CliError(f"{label} cannot run: {offer['refusal']}", errors.REFUSED, "refused")
     if not offer.get("allowed", True):
         raise errors.CliError(f"{label} cannot run now.", errors.REFUSED, "refused")
     if not offer.get("destructive"):
@@ -78,6 +78,15 @@ def run_migration(
     attempts: list[dict] = []
     succeeded: set[str] = set()
     while migration.get("status") == "open":
+        if migration.get("active_attempt"):
+            # An attempt already queued or running (from the page, or a run that was interrupted): follow it to
+            # its end instead of being refused, then go on from what it left.
+            attempt = follow_log(client, migration["active_attempt"], emit, sleep=sleep)
+            progress(f"    followed {describe(attempt)}")
+            if attempt.get("status") != "succeeded":
+                raise _failed(client, migration, attempt, attempts + [attempt])
+            migration = client.get(f"/migrations/{migration['id']}")
+            continue
         step = next_step(migration)
         if step is None:
             break
@@ -96,12 +105,7 @@ def run_migration(
         attempt = follow_log(client, attempt["id"], emit, sleep=sleep)
         attempts.append(attempt)
         if attempt.get("status") != "succeeded":
-            raise errors.CliError(
-                f"{describe(attempt)}\nMigration {migration['id']} stays open: fix the cause, then run this again.",
-                errors.ATTEMPT_FAILED,
-                f"attempt_{attempt.get('status')}",
-                result={"migration": client.get(f"/migrations/{migration['id']}"), "attempts": attempts},
-            )
+            raise _failed(client, migration, attempt, attempts)
         succeeded.add(step["key"])
         progress(f"    {step['key']}: succeeded")
         migration = client.get(f"/migrations/{migration['id']}")
@@ -113,3 +117,12 @@ def run_migration(
         )
     progress(f"Migration {migration['id']} of {environment} completed.")
     return {"migration": migration, "attempts": attempts}
+
+
+def _failed(client: Client, migration: dict, attempt: dict, attempts: list[dict]) -> errors.CliError:
+    return errors.CliError(
+        f"{describe(attempt)}\nMigration {migration['id']} stays open: fix the cause, then run this again.",
+        errors.ATTEMPT_FAILED,
+        f"attempt_{attempt.get('status')}",
+        result={"migration": client.get(f"/migrations/{migration['id']}"), "attempts": attempts},
+    )
