@@ -6,9 +6,10 @@ import functools
 
 from django.http import HttpRequest
 from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 
-from dashboard.api import attempts, environments, errors, migrations
+from dashboard.api import alerts, attempts, environments, errors, health, migrations, readiness, reports
 from dashboard.api.auth import ApiAuth, docs_access
 
 api = NinjaAPI(
@@ -20,10 +21,11 @@ api = NinjaAPI(
     docs_decorator=docs_access,
 )
 errors.install(api)
-for module in (environments, migrations, attempts):
+for module in (environments, migrations, attempts, readiness, health, reports, alerts):
     api.add_router("", module.router)
 
 
+@csrf_exempt  # it acts on nothing: a POST to an unknown path gets the 404, not the CSRF page
 def _unknown(request: HttpRequest, rest: str = ""):
     return errors.error_response(404, "not_found", f"No API operation at {request.path}.")
 
@@ -52,7 +54,7 @@ def _urls():
         pattern.callback.login_required = False
     # Anything else under /api/v1/ is a 404 in the API's error shape, not Django's HTML page.
     _unknown.login_required = False
-    patterns.append(re_path(r"^(?P<rest>.*)$", _unknown))
+    patterns.append(re_path(r"^(?P<rest>[\s\S]*)\Z", _unknown))
     return patterns, app_name, namespace
 
 
