@@ -3,6 +3,8 @@
 # No `from __future__ import annotations`: ninja reads the operations' annotations at run time, in the
 # globals of the idempotency wrapper, where these modules' names are not.
 
+from datetime import UTC, datetime
+
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Router
@@ -11,8 +13,8 @@ from dashboard import roles
 from dashboard.api import lookups
 from dashboard.api.errors import responses
 from dashboard.api.schemas import EnvironmentDetailOut, EnvironmentPage, environment_out
-from dashboard.aws import AWS_EXCEPTIONS, describe_error
-from dashboard.environments.resources import environment_resources, runbook_mode
+from dashboard.environments.resources import runbook_mode
+from dashboard.environments.snapshot import environment_snapshot
 from dashboard.models import Environment, MigrationRun
 
 router = Router(tags=["environments"])
@@ -33,14 +35,12 @@ def environment_list(request: HttpRequest):
 
 @router.get("/environments/{slug}", response=responses({200: EnvironmentDetailOut}), operation_id="environment_get")
 def environment_get(request: HttpRequest, slug: str):
-    """The environment with its live resources, read from AWS now (as the environment page does)."""
+    """The environment with its live resources: the page's shared snapshot, read from AWS at most every
+    15 s whoever asks (dashboard/environments/snapshot.py), with when it was read."""
     environment = lookups.environment(request, slug)
     open_migration = environment.migrations.filter(status=MigrationRun.Status.OPEN).first()
-    error = None
-    try:
-        resources = environment_resources(environment)
-    except AWS_EXCEPTIONS as exc:
-        resources, error = [], describe_error(exc)
+    snapshot = environment_snapshot(environment)
+    resources, error = snapshot.resources, snapshot.error
     ownership = runbook_mode(environment, resources) if not error else None
     mode = ownership.mode.name if ownership and ownership.mode else None
     return {
@@ -58,4 +58,5 @@ def environment_get(request: HttpRequest, slug: str):
             for r in resources
         ],
         "resources_error": f"{error.code}: {error.message}" if error else None,
+        "resources_read_at": datetime.fromtimestamp(snapshot.read_at, tz=UTC) if snapshot.read_at else None,
     }

@@ -53,6 +53,7 @@ class ResourceOut(Schema):
 class EnvironmentDetailOut(EnvironmentOut):
     resources: list[ResourceOut]
     resources_error: str | None  # the resources could not be read at all (e.g. the role cannot be assumed)
+    resources_read_at: datetime | None  # when the resources shown were read (the page's shared snapshot)
 
 
 class EnvironmentPage(Schema):

@@ -80,3 +80,12 @@ def test_export(as_viewer, migration):
     js = as_viewer.get(f"/api/v1/migrations/{migration.pk}/export?format=json")
     assert js.status_code == 200 and js["Content-Type"] == "application/json"
     assert js.json()["migration"] == migration.pk
+
+
+def test_environment_detail_reads_the_pages_snapshot(as_viewer, environment):
+    # The environment names a closed local port as its AWS endpoint: nothing can be read, and that is said.
+    environment.aws_endpoint_url = "http://127.0.0.1:9"
+    environment.save()
+    body = as_viewer.get("/api/v1/environments/staging").json()
+    assert body["slug"] == "staging" and body["resources_read_at"] is not None
+    assert all(r["exists"] is None for r in body["resources"]) or body["resources_error"]
