@@ -131,6 +131,9 @@ def measure(base: str) -> list[Figure]:
     attempt = re.search(r'href="(/environments/bench/migrations/\d+/attempts/\d+/)"', provision_row).group(1)
     stacks_page = session.get(f"{base}/environments/bench-stacks/").text
     diff_path = re.search(r'href="(/environments/bench-stacks/migrations/\d+/)"', stacks_page).group(1)
+    attempt_page = session.get(base + attempt).text
+    # The page opens at the log's end; the rest is a link away (earlier pages, the whole log as text).
+    assert f"cluster x: CREATING ({LOG_LINES - 1})" in attempt_page and "log.txt" in attempt_page
     diff_page = session.get(base + diff_path).text
     assert diff_page.count('class="diff-row') == DIFF_ROWS, "the diff does not show every resource change"
     cases = [
@@ -139,7 +142,8 @@ def measure(base: str) -> list[Figure]:
         (f"change_set_diff_partial_ms_{DIFF_ROWS}_changes", diff_path, htmx, "its HTMX refresh"),
         ("steps_partial_ms", path, htmx, "HTMX refresh of the steps"),
         ("steps_poll_unchanged_ms", f"{path}?v={version}", htmx, "204: nothing changed"),
-        (f"attempt_page_{LOG_LINES}_log_lines_ms", attempt, {}, "whole log rendered"),
+        (f"attempt_page_{LOG_LINES}_log_lines_ms", attempt, {}, "first view: the last 200 lines, the rest linked"),
+        (f"attempt_log_text_{LOG_LINES}_lines_ms", f"{attempt}log.txt", {}, "the whole log as text"),
         ("log_tail_poll_nothing_new_ms", f"{attempt}?after=999999999&status=succeeded", htmx, "204: no new line"),
     ]
     return [

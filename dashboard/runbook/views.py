@@ -7,7 +7,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -192,15 +192,37 @@ def attempt_detail(request: HttpRequest, slug: str, pk: int, attempt_pk: int) ->
     attempt = get_object_or_404(
         Attempt.objects.select_related("step", "requested_by"), pk=attempt_pk, migration=migration
     )
-    if request.htmx and not request.htmx.history_restore_request and "after" in request.GET:
+    attempt.migration = migration  # loaded already, with its environment: the page's links need both
+    htmx = request.htmx and not request.htmx.history_restore_request
+    if htmx and "after" in request.GET:
         after = int_param(request.GET, "after")
         lines = queries.attempt_lines(attempt, after, limit=queries.LOG_BATCH)
         if not lines and request.GET.get("status") == attempt.status:
             return HttpResponse(status=204)
         context = _attempt_context(migration, attempt, lines, after)
         return render(request, "runbook/attempt_detail.html#tail", context)
-    lines = queries.attempt_lines(attempt)
-    return render(request, "runbook/attempt_detail.html", _attempt_context(migration, attempt, lines, 0))
+    # The log's last lines; "earlier" pages of it (?before=<line>) and the whole of it as text (attempt_log).
+    before = int_param(request.GET, "before", None, minimum=1)
+    lines, earlier = queries.attempt_tail(attempt, before)
+    context = {
+        **_attempt_context(migration, attempt, lines, 0),
+        "earlier": earlier,
+        "previous": min(earlier, queries.LOG_TAIL),
+    }
+    if htmx and before:
+        return render(request, "runbook/_log_earlier.html", context)
+    return render(request, "runbook/attempt_detail.html", context)
+
+
+@require_GET
+def attempt_log(request: HttpRequest, slug: str, pk: int, attempt_pk: int) -> HttpResponse:
+    """The attempt's whole log as plain text, streamed: the page shows its end."""
+    migration = _migration(request, slug, pk)
+    attempt = get_object_or_404(Attempt, pk=attempt_pk, migration=migration)
+    response = StreamingHttpResponse(queries.attempt_log_text(attempt), content_type="text/plain; charset=utf-8")
+    name = f"velaops-{migration.environment.slug}-migration-{migration.pk}-attempt-{attempt.pk}.log"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _attempt_context(migration: MigrationRun, attempt: Attempt, lines: list[AttemptLog], after: int) -> dict:
