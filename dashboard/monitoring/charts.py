@@ -4,6 +4,7 @@ no markup: templates/monitoring/ draws them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -137,33 +138,52 @@ def day_axis(now: datetime) -> tuple[datetime, datetime]:
     return end - SPARK_HOURS * HOUR, end
 
 
+# The line is drawn at the resolution it is seen at: each hour's average snapped to one of SPARK_HEIGHT
+# levels (a pixel of the 30 px line) under a top snapped up to a 5 % step. A small change of an average
+# then draws nothing new, so the summary job can tell a changed row by comparing what is drawn
+# (spark_levels) instead of marking every target changed each minute.
+SPARK_LEVELS = SPARK_HEIGHT
+_SCALE_LOG_STEP = math.log(1.05)
+
+
+def spark_levels(values: list[float | None]) -> tuple[float, list[int | None]] | None:
+    """The drawn form of 24 hourly averages: the chart's top (ms) and each hour's level (0..SPARK_LEVELS,
+    None without data); None when no hour has data."""
+    present = [value for value in values if value is not None]
+    if not present:
+        return None
+    highest = max(present)
+    top = math.exp(math.ceil(math.log(highest * 1.1) / _SCALE_LOG_STEP) * _SCALE_LOG_STEP) if highest > 0 else 1.0
+    return top, [None if value is None else round(value / top * SPARK_LEVELS) for value in values]
+
+
 def sparkline(text: str | None) -> dict | None:
     """The 24 hourly latency averages in `text` ("3.1,,4.2,..." oldest first, empty for an hour without
-    data) as SVG coordinates: one polyline per run of hours with data, each hour at the middle of its
-    slot so it lines up with the 24 h timeline above the column. The numbers go in as PostgreSQL wrote
-    them, negated (SVG's y grows downwards); the viewBox scales them. None without data.
+    data, as PostgreSQL writes the array) as SVG coordinates: one polyline per run of hours with data,
+    each hour at the middle of its slot so it lines up with the 24 h timeline above the column, at the
+    levels of spark_levels (negated: SVG's y grows downwards). None without data.
 
     Strings, built once per row here: at 1,000 rows a template loop over 24 numbers per row costs more
     than the rest of the page."""
     tokens = text.split(",") if text else []
-    values = [token for token in tokens if token]
-    if not values:
+    drawn = spark_levels([float(token) if token else None for token in tokens])
+    if drawn is None:
         return None
-    highest = max(map(float, values))
+    top, levels = drawn
     xs = _SPARK_X[SPARK_HOURS - len(tokens) :] if len(tokens) <= SPARK_HOURS else _SPARK_X
     runs: list[str] = []
     run: list[str] = []
-    for x, token in zip(xs, tokens, strict=False):
-        if token:
-            run.append(x + "-" + token)
+    for x, level in zip(xs, levels, strict=False):
+        if level is not None:
+            run.append(f"{x}{-level}")
         elif run:
             runs.append(" ".join(run if len(run) > 1 else run * 2))  # a lone hour: a dot (round line cap)
             run = []
     if run:
         runs.append(" ".join(run if len(run) > 1 else run * 2))
-    top = highest * 1.1 or 1.0
+    highest = max(level for level in levels if level is not None)
     return {
-        "view_box": f"0 {-top:.4g} {SPARK_WIDTH} {top * 1.06:.4g}",
-        "highest": formatting.latency_ms(highest),
+        "view_box": f"0 {-SPARK_LEVELS} {SPARK_WIDTH} {SPARK_LEVELS * 1.06:.4g}",
+        "highest": formatting.latency_ms(highest * top / SPARK_LEVELS),
         "runs": runs,
     }

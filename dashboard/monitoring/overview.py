@@ -88,6 +88,20 @@ def _uptime_cell(ratio: float | None) -> dict:
     return {"text": fmt.uptime(ratio), "grade": fmt.uptime_grade(ratio)}
 
 
+def summary_shown(uptimes: tuple[float | None, ...], p95_ms: float | None, sparkline: list[float | None]) -> tuple:
+    """What a target's row shows of its summary (uptime cells, p95, the sparkline as drawn): the summary
+    job marks a target changed only when this changes, so the live poll re-sends only those rows.
+
+    The in-progress hour's point is compared for being there, not for its level: its average moves with
+    every probe, and every probe that changes the row's latency cell re-sends the row (with the point as
+    the job last wrote it) anyway; the hour's turn moves every line and re-sends every row once."""
+    drawn = charts.spark_levels(sparkline)
+    if drawn is not None:
+        top, levels = drawn
+        drawn = (top, tuple(levels[:-1]), levels[-1] is None) if levels else drawn
+    return (*(tuple(_uptime_cell(ratio).values()) for ratio in uptimes), fmt.latency_ms(p95_ms), drawn)
+
+
 def _overview_row(target: dict, incident: Incident | None, url_prefix: str, now: datetime) -> dict:
     status = selectors.shown_status(target)
     label = target["label"]

@@ -1,23 +1,30 @@
 """Background jobs over probe history: fold raw results into minute, hour and day rollups,
 refresh each target's overview summary, and prune what is past its retention.
 
-Every job works in bounded batches and is idempotent (a bucket is recomputed whole and
-upserted), so a job that dies or runs twice does no harm. Complete buckets advance a cursor;
-the bucket still filling is recomputed on every run so the pages see it grow.
+Every job works in bounded batches and is idempotent, so a job that dies or runs twice does no
+harm. Complete buckets advance a cursor. The hour and day buckets still filling grow on every run
+so the pages see them grow: by the minutes that run folded, added to the stored rows in the same
+transaction as the minute cursor's move (rollup_all), so a stored hour or day bucket past its
+cursor always holds exactly the results below the minute cursor. After a gap (a cursor behind by
+more than the bucket filling) a bucket is recomputed whole from the finer rollups instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import BigIntegerField, F, Func, Q, Sum
 from django.utils import timezone
 
 from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor, Target
+from dashboard.monitoring.histogram import Histogram
+from dashboard.monitoring.overview import summary_shown
 from dashboard.monitoring.stats import (
     DAY,
     HOUR,
@@ -26,8 +33,6 @@ from dashboard.monitoring.stats import (
     RangeStats,
     cover,
     floor_time,
-    range_stats,
-    rolled_up_until,
     spans_filter,
 )
 
@@ -40,6 +45,7 @@ MAX_DAYS_PER_RUN = 14
 PRUNE_BATCH = 5000
 PRUNE_MAX_BATCHES = 40
 SPARKLINE_HOURS = 24
+UPTIME_WINDOWS = (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
 
 # What an upsert rewrites: every column but the key.
 ROLLUP_UPDATE_FIELDS = [*ROLLUP_FIELDS[1:], "p50_ms", "p95_ms", "p99_ms"]
@@ -87,15 +93,30 @@ def _cursor(resolution: int, start: Callable[[], datetime]) -> RollupCursor:
     return cursor
 
 
+class _Folded:
+    """The minutes one run folded: [start, end) and their buckets by (target, minute)."""
+
+    def __init__(self, start: datetime, end: datetime, buckets: dict[tuple[int, datetime], _Bucket]) -> None:
+        self.start, self.end, self.buckets = start, end, buckets
+
+
 def rollup_minutes(now: datetime) -> int:
     """Fold raw results of complete minutes into minute rollups; returns how many minutes were done."""
+    return _minutes(_fold_minutes(now))
+
+
+def _minutes(folded: _Folded) -> int:
+    return int((folded.end - folded.start) / MINUTE)
+
+
+def _fold_minutes(now: datetime) -> _Folded:
     settled = floor_time(now - LATE_RESULT_GRACE, MINUTE)
     with transaction.atomic():
         cursor = _cursor(Resolution.MINUTE, lambda: _oldest_result_minute(settled))
         start = cursor.done_until
         end = min(settled, start + MAX_MINUTES_PER_RUN * MINUTE)
         if end <= start:
-            return 0
+            return _Folded(start, start, {})
         buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
         results = ProbeResult.objects.filter(at__gte=start, at__lt=end).values_list(
             "target_id", "at", "ok", "latency_ms", "phases", "cold_start"
@@ -105,7 +126,7 @@ def rollup_minutes(now: datetime) -> int:
         _upsert([bucket.row(target_id, Resolution.MINUTE, minute) for (target_id, minute), bucket in buckets.items()])
         cursor.done_until = end
         cursor.save(update_fields=["done_until"])
-    return int((end - start) / MINUTE)
+    return _Folded(start, end, buckets)
 
 
 def _oldest_result_minute(fallback: datetime) -> datetime:
@@ -117,9 +138,12 @@ def _oldest_bucket(resolution: int) -> datetime | None:
     return Rollup.objects.filter(resolution=resolution).order_by("bucket").values_list("bucket", flat=True).first()
 
 
-def rollup_coarser(resolution: int) -> int:
-    """Recompute hour (or day) buckets from the finer rollups, up to and including the one still
-    filling; the cursor moves only past complete buckets. Returns how many buckets were written."""
+def rollup_coarser(resolution: int, folded: _Folded | None = None) -> int:
+    """Bring hour (or day) buckets up to the minute cursor, up to and including the one still filling;
+    the cursor moves only past complete buckets. With `folded`, the minutes this run just folded, and
+    the cursor at the bucket they start in, those minutes are added to the stored buckets (reading one
+    row per target instead of the filling bucket's every finer row); otherwise the buckets are recomputed
+    from the finer rollups. Returns how many buckets were written."""
     step, finer, max_buckets = (HOUR, Resolution.MINUTE, MAX_HOURS_PER_RUN)
     if resolution == Resolution.DAY:
         step, finer, max_buckets = (DAY, Resolution.HOUR, MAX_DAYS_PER_RUN)
@@ -132,63 +156,377 @@ def rollup_coarser(resolution: int) -> int:
         end = min(floor_time(finer_done, step) + step, start + max_buckets * step)
         if end <= start:
             return 0
-        buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
-        finer_rows = Rollup.objects.filter(resolution=finer, bucket__gte=start, bucket__lt=end).values_list(
-            "bucket", *ROLLUP_FIELDS
-        )
-        for bucket, target_id, *values in finer_rows.iterator(chunk_size=5000):
-            buckets[(target_id, floor_time(bucket, step))].add_values(*values)
+        if folded is not None and start == floor_time(folded.start, step) and folded.end <= end:
+            buckets = _grown(resolution, step, folded)
+        else:
+            buckets = defaultdict(_Bucket)
+            finer_rows = Rollup.objects.filter(resolution=finer, bucket__gte=start, bucket__lt=end).values_list(
+                "bucket", *ROLLUP_FIELDS
+            )
+            for bucket, target_id, *values in finer_rows.iterator(chunk_size=5000):
+                buckets[(target_id, floor_time(bucket, step))].add_values(*values)
         _upsert([bucket.row(target_id, resolution, moment) for (target_id, moment), bucket in buckets.items()])
         cursor.done_until = min(end, floor_time(finer_done, step))
         cursor.save(update_fields=["done_until"])
     return len(buckets)
 
 
+def _grown(resolution: int, step: timedelta, folded: _Folded) -> dict[tuple[int, datetime], _Bucket]:
+    """The stored buckets of `resolution` that the folded minutes fall in, with those minutes added."""
+    buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
+    for (target_id, minute), minute_bucket in folded.buckets.items():
+        buckets[(target_id, floor_time(minute, step))].absorb(minute_bucket)
+    if buckets:
+        stored = Rollup.objects.filter(
+            resolution=resolution,
+            bucket__in={moment for _, moment in buckets},
+            target_id__in={target_id for target_id, _ in buckets},
+        ).values_list("target_id", "bucket", *ROLLUP_FIELDS[1:])
+        for target_id, moment, *values in stored.iterator(chunk_size=5000):
+            if (target_id, moment) in buckets:
+                buckets[(target_id, moment)].add_values(*values)
+    return buckets
+
+
 def rollup_all(now: datetime) -> dict[str, int]:
-    return {
-        "minutes": rollup_minutes(now),
-        "hours": rollup_coarser(Resolution.HOUR),
-        "days": rollup_coarser(Resolution.DAY),
-    }
+    # One transaction: the hour and day buckets grow by exactly the minutes whose cursor move commits.
+    with transaction.atomic():
+        folded = _fold_minutes(now)
+        return {
+            "minutes": _minutes(folded),
+            "hours": rollup_coarser(Resolution.HOUR, folded),
+            "days": rollup_coarser(Resolution.DAY, folded),
+        }
 
 
 def refresh_summaries(now: datetime, target_ids: list[int] | None = None) -> int:
     """Recompute what the overview shows of each target's history: uptime over 24 h, 7 d and
     30 d, p95 over 24 h and an hourly sparkline. Rollups cover history up to the minute cursor;
     the few minutes since come from raw results, so a new target shows figures at once.
-    Returns how many targets were updated."""
+
+    Each window is cut into the rollups that no longer change (hours and days before their cursors:
+    summed once per target and hour, and cached) and the few that do (its edge minutes, the hour still
+    filling); one query reads the latter for every target and one UPDATE writes every target. A target
+    is marked changed (changed_at, what the overview's live poll reads) only when what its row shows
+    changed (overview.summary_shown). Returns how many targets were updated."""
     targets = Target.objects.all() if target_ids is None else Target.objects.filter(pk__in=target_ids)
-    ids = list(targets.values_list("pk", flat=True))
+    previous = {
+        pk: (tuple(uptimes), p95, sparkline or [])
+        for pk, *uptimes, p95, sparkline in targets.values_list(
+            "pk", "uptime_24h", "uptime_7d", "uptime_30d", "p95_24h_ms", "sparkline"
+        )
+    }
+    ids = list(previous)
     if not ids:
         return 0
-    cursor = rolled_up_until()
-    settled = min(now, cursor or now - 30 * DAY)
-    tail = _recent_results(ids, settled, now)
-    uptimes = {
-        label: _uptimes(ids, now - span, settled, tail)
-        for label, span in (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
-    }
-    last_day = range_stats(ids, now - DAY, now)
-    sparklines = _sparklines(ids, now, tail)
-    updated = []
-    for target in Target.objects.filter(pk__in=ids).only("pk"):
-        target.uptime_24h = uptimes["24h"].get(target.pk)
-        target.uptime_7d = uptimes["7d"].get(target.pk)
-        target.uptime_30d = uptimes["30d"].get(target.pk)
-        target.p95_24h_ms = last_day[target.pk].percentile(0.95)
-        target.sparkline = sparklines.get(target.pk, [])
-        target.summary_updated_at = now
-        updated.append(target)
+    window = _Windows(now, ids)
+    history = {pk: _Summary(window.spark_first) for pk in ids}
+    window.add_settled(history)
+    window.add_edges(history)
+    window.add_live(history)
+    for pk, entry in _recent_results(ids, window.settled, now).items():
+        history[pk].add_recent(entry, window)
+    rows = []
+    for pk, summary in history.items():
+        uptimes, p95, sparkline = summary.figures()
+        changed = summary_shown(uptimes, p95, sparkline) != summary_shown(*previous[pk])
+        rows.append((pk, *uptimes, p95, ",".join("" if v is None else repr(v) for v in sparkline), changed))
     # Stamped at the write, not the job's start: a live poll that already saw a later probe must still see this.
-    written_at = timezone.now()
-    for target in updated:
-        target.changed_at = written_at
-    Target.objects.bulk_update(
-        updated,
-        ["uptime_24h", "uptime_7d", "uptime_30d", "p95_24h_ms", "sparkline", "summary_updated_at", "changed_at"],
-        batch_size=500,
-    )
-    return len(updated)
+    _write_summaries(rows, now, timezone.now())
+    return len(rows)
+
+
+def _write_summaries(rows: list[tuple], now: datetime, written_at: datetime) -> None:
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    table = Target._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} t SET uptime_24h = v.u24, uptime_7d = v.u7, uptime_30d = v.u30, p95_24h_ms = v.p95,
+                sparkline = string_to_array(v.spark, ',', '')::float8[], summary_updated_at = %s,
+                changed_at = CASE WHEN v.changed THEN %s ELSE t.changed_at END
+            FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::text[],
+                %s::bool[]) AS v(id, u24, u7, u30, p95, spark, changed)
+            WHERE t.id = v.id
+            """,
+            [now, written_at, *columns],
+        )
+
+
+Span = tuple[int, datetime, datetime]
+_EPOCH = Func(F("bucket"), template="EXTRACT(EPOCH FROM %(expressions)s)::bigint", output_field=BigIntegerField())
+
+
+def _merged_histograms(spans: list[Span], ids: list[int]) -> list[tuple[int, list[int], list[int]]]:
+    """Per target, the histogram of its rollups in `spans` merged by the database: (id, indexes, counts).
+    One row per target crosses the wire instead of one per rollup, each with its array to parse."""
+    if not spans or not ids:
+        return []
+    where = " OR ".join("(r.resolution = %s AND r.bucket >= %s AND r.bucket < %s)" for _ in spans)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT target_id, array_agg(index ORDER BY index), array_agg(count ORDER BY index) FROM (
+                SELECT r.target_id, r.histogram[i] AS index, sum(r.histogram[i + 1])::bigint AS count
+                FROM {Rollup._meta.db_table} r CROSS JOIN LATERAL generate_series(1, cardinality(r.histogram), 2) i
+                WHERE r.target_id = ANY(%s) AND ({where})
+                GROUP BY 1, 2
+            ) merged GROUP BY 1
+            """,
+            [ids, *(value for span in spans for value in span)],
+        )
+        return cursor.fetchall()
+
+
+def _spans(start: datetime, settled: datetime, filling: datetime | None) -> list[Span]:
+    """cover(start, settled), its minutes of the filling hour read as that hour's one row."""
+    spans = cover(start, settled)
+    if filling is None or start >= filling:
+        return spans
+    kept = [span for span in spans if not (span[0] == Resolution.MINUTE and span[1] >= filling)]
+    return [*kept, (Resolution.HOUR, filling, filling + HOUR)] if len(kept) < len(spans) else spans
+
+
+class _Windows:
+    """The rollup spans of the summary's windows at `now`, each cut into settled and live spans."""
+
+    def __init__(self, now: datetime, ids: list[int]) -> None:
+        # Always by id, even for every target: the (target, resolution, bucket) index finds a few rows per
+        # target, where a range of buckets alone reads the BRIN index's every block of mixed ages.
+        self.ids = ids
+        cursors = dict(RollupCursor.objects.values_list("resolution", "done_until"))
+        minutes_done = cursors.get(Resolution.MINUTE)
+        self.settled = min(now, minutes_done or now - 30 * DAY)
+        hours_done, days_done = cursors.get(Resolution.HOUR), cursors.get(Resolution.DAY)
+        # The hour holding the minute cursor, when its hour rollup is current (rollup_all grows it right
+        # after the minutes): that one row then stands for the window's minutes [hour, settled).
+        hour = floor_time(self.settled, HOUR)
+        filling = hour if minutes_done and hours_done == hour and hour < self.settled else None
+        oldest_minute = now - settings.ROLLUP_RETENTION[Resolution.MINUTE]
+
+        def is_settled(span: Span) -> bool:
+            resolution, _, hi = span
+            done = {Resolution.HOUR: hours_done, Resolution.DAY: days_done}.get(resolution)
+            return done is not None and hi <= done
+
+        self.settled_spans: dict[str, list[Span]] = {}
+        self.live_spans: dict[str, list[Span]] = {}
+        self.edges: dict[str, Span] = {}
+        for label, length in UPTIME_WINDOWS:
+            start = floor_time(now - length, MINUTE)
+            spans = _spans(now - length, self.settled, filling)
+            # Minutes past their retention are pruned: no rows to look for.
+            spans = [span for span in spans if span[0] != Resolution.MINUTE or span[2] > oldest_minute]
+            # The window's oldest minutes, up to the hour: they shrink by a minute a minute (_Edges).
+            edge = next((span for span in spans if span[0] == Resolution.MINUTE and span[1] == start), None)
+            if edge is not None and edge[2] == floor_time(start, HOUR) + HOUR and edge[2] <= self.settled:
+                self.edges[label] = edge
+                spans.remove(edge)
+            self.settled_spans[label] = [span for span in spans if is_settled(span)]
+            self.live_spans[label] = [span for span in spans if not is_settled(span)]
+        self.spark_first = floor_time(now, HOUR) - (SPARKLINE_HOURS - 1) * HOUR
+        spark_end = self.spark_first + SPARKLINE_HOURS * HOUR
+        split = min(max(self.spark_first, hours_done or self.spark_first), spark_end)
+        self.spark_settled = [(Resolution.HOUR, self.spark_first, split)] if split > self.spark_first else []
+        self.spark_live = [(Resolution.HOUR, split, spark_end)] if split < spark_end else []
+        self.day_start = now - DAY
+
+    @staticmethod
+    def rows(spans: list[Span], ids: list[int]):
+        return Rollup.objects.filter(spans_filter(spans), target_id__in=ids)
+
+    def sums(self, windows: dict[str, list[Span]], ids: list[int]) -> dict[int, dict[str, tuple[int, int]]]:
+        """(probes, ok) of each window's spans per target: one aggregate, each window FILTERed out of it."""
+        conditions = {label: spans_filter(spans) for label, spans in windows.items() if spans}
+        if not conditions:
+            return {}
+        union = Q()
+        aggregates = {}
+        for label, condition in conditions.items():
+            union |= condition
+            aggregates[f"n{label}"] = Sum("count", filter=condition)
+            aggregates[f"ok{label}"] = Sum("ok_count", filter=condition)
+        rows = Rollup.objects.filter(union, target_id__in=ids).values("target_id").annotate(**aggregates)
+        return {
+            row["target_id"]: {label: (row[f"n{label}"] or 0, row[f"ok{label}"] or 0) for label in conditions}
+            for row in rows.order_by()
+        }
+
+    def add_settled(self, history: dict[int, _Summary]) -> None:
+        """The settled rollups of every window, from the cache when this hour's sums were already made."""
+        spans = {**self.settled_spans, "spark": self.spark_settled}
+        if not any(spans.values()):
+            return
+        spans_text = ";".join(
+            f"{label}=" + ",".join(f"{r}:{int(lo.timestamp())}-{int(hi.timestamp())}" for r, lo, hi in found)
+            for label, found in spans.items()
+        )
+        key = "summary-settled:v2:" + hashlib.sha1(spans_text.encode()).hexdigest()[:16]
+        keys = {f"{key}:{pk}": pk for pk in history}
+        found = cache.get_many(list(keys))
+        missing = [pk for name, pk in keys.items() if name not in found]
+        if missing:
+            made = self._settled_sums(missing)
+            wanted = set(missing)
+            additions = {name: made.get(pk, _EMPTY_SETTLED) for name, pk in keys.items() if pk in wanted}
+            # The settled spans move on each hour: a key serves that hour's minute jobs.
+            cache.set_many(additions, timeout=2 * 3600)
+            found.update(additions)
+        for name, value in found.items():
+            history[keys[name]].add_settled(value)
+
+    def _settled_sums(self, ids: list[int]) -> dict[int, tuple]:
+        """Per target: (count, ok) per window, the 24 h histogram's counts, {hour: (latency sum, count)}."""
+        sums: dict[int, tuple] = {pk: (counts, {}, {}) for pk, counts in self.sums(self.settled_spans, ids).items()}
+        for pk, indexes, counts in _merged_histograms(self.settled_spans.get("24h", []), ids):
+            sums.setdefault(pk, ({}, {}, {}))[1].update(zip(indexes, counts, strict=True))
+        if self.spark_settled:
+            rows = self.rows(self.spark_settled, ids).values_list("target_id", _EPOCH, "latency_sum", "latency_count")
+            for pk, hour, latency_sum, latency_count in rows.iterator(chunk_size=5000):
+                # A settled hour is complete: its point is final.
+                point = round(latency_sum / latency_count, 2) if latency_count else None
+                sums.setdefault(pk, ({}, {}, {}))[2][hour] = point
+        return sums
+
+    def add_edges(self, history: dict[int, _Summary]) -> None:
+        """Each window's oldest minutes (up to its first whole hour): cached per target with the minute they
+        start at, so that a run subtracts only the minutes that left the window since the last run (one
+        rollup per target) instead of reading them all again; read whole once an hour."""
+        for label, (_, lo, hi) in self.edges.items():
+            keys = {f"summary-edge:{label}:{int(hi.timestamp())}:{pk}": pk for pk in self.ids}
+            cached = cache.get_many(list(keys))
+            start = int(lo.timestamp())
+            fresh: dict[int, _Edge] = {}
+            behind: dict[int, list[int]] = defaultdict(list)  # cached start -> targets
+            for name, pk in keys.items():
+                found = cached.get(name)
+                if found is not None and found[0] <= start:
+                    behind[found[0]].append(pk)
+                else:
+                    fresh[pk] = _Edge()
+            if fresh:
+                self._edge_rows(label, (Resolution.MINUTE, lo, hi), list(fresh), fresh, sign=1)
+            edges = dict(fresh)
+            for was, pks in behind.items():
+                for pk in pks:
+                    edges[pk] = _Edge.decode(cached[f"summary-edge:{label}:{int(hi.timestamp())}:{pk}"])
+                if was < start:
+                    left = datetime.fromtimestamp(was, tz=lo.tzinfo)
+                    self._edge_rows(label, (Resolution.MINUTE, left, lo), pks, edges, sign=-1)
+            for pk, edge in edges.items():
+                history[pk].add_edge(label, edge)
+            cache.set_many({name: edges[pk].encode(start) for name, pk in keys.items()}, timeout=2 * 3600)
+
+    def _edge_rows(self, label: str, span: Span, ids: list[int], edges: dict[int, _Edge], sign: int) -> None:
+        for pk, counts in self.sums({label: [span]}, ids).items():
+            count, ok = counts[label]
+            edges[pk].count += sign * count
+            edges[pk].ok += sign * ok
+        if label == "24h":
+            for pk, indexes, counts in _merged_histograms([span], ids):
+                histogram = edges[pk].histogram
+                for index, count in zip(indexes, counts, strict=True):
+                    histogram[index] = histogram.get(index, 0) + sign * count
+
+    def add_live(self, history: dict[int, _Summary]) -> None:
+        """The rollups that still change: the windows' edge minutes, the hour (and day) still filling. Their
+        probe counts summed in the database; the rows themselves only for the 24 h p95 and the sparkline."""
+        for pk, counts in self.sums(self.live_spans, self.ids).items():
+            probes = history[pk].probes
+            for label, (count, ok) in counts.items():
+                probes[label][0] += count
+                probes[label][1] += ok
+        for pk, indexes, counts in _merged_histograms(self.live_spans["24h"], self.ids):
+            merged = history[pk].histogram.counts
+            for index, count in zip(indexes, counts, strict=True):
+                merged[index] = merged.get(index, 0) + count
+        if self.spark_live:
+            rows = self.rows(self.spark_live, self.ids).values_list("target_id", _EPOCH, "latency_sum", "latency_count")
+            for pk, hour, latency_sum, latency_count in rows:
+                history[pk].add_hour(hour, latency_sum, latency_count)
+
+
+_EMPTY_SETTLED: tuple = ({}, {}, {})
+
+
+class _Edge:
+    """Probes, successes and (24 h only) histogram counts of a window's oldest minutes, for one target."""
+
+    __slots__ = ("count", "ok", "histogram")
+
+    def __init__(self, count: int = 0, ok: int = 0, histogram: dict[int, int] | None = None) -> None:
+        self.count, self.ok, self.histogram = count, ok, histogram or {}
+
+    def encode(self, start: int) -> tuple:
+        return (start, self.count, self.ok, tuple(i for pair in self.histogram.items() if pair[1] > 0 for i in pair))
+
+    @classmethod
+    def decode(cls, value: tuple) -> _Edge:
+        _, count, ok, pairs = value
+        return cls(count, ok, dict(zip(pairs[::2], pairs[1::2], strict=True)))
+
+
+class _Summary:
+    """One target's summary figures as they are summed up."""
+
+    __slots__ = ("first", "probes", "histogram", "hours", "points")
+
+    def __init__(self, first: datetime) -> None:
+        self.first = int(first.timestamp())  # the sparkline's first hour
+        self.probes = {label: [0, 0] for label, _ in UPTIME_WINDOWS}
+        self.histogram = Histogram()
+        self.hours: dict[int, list[float]] = {}  # latency sum and count of the hours still filling
+        self.points: dict[int, float | None] = {}  # the settled hours' points
+
+    def add_settled(self, value: tuple) -> None:
+        counts, histogram, hours = value
+        for label, (count, ok) in counts.items():
+            self.probes[label][0] += count
+            self.probes[label][1] += ok
+        merged = self.histogram.counts
+        for index, count in histogram.items():
+            merged[index] = merged.get(index, 0) + count
+        self.points = hours
+
+    def add_edge(self, label: str, edge: _Edge) -> None:
+        self.probes[label][0] += edge.count
+        self.probes[label][1] += edge.ok
+        if label == "24h":
+            merged = self.histogram.counts
+            for index, count in edge.histogram.items():
+                if count > 0:
+                    merged[index] = merged.get(index, 0) + count
+
+    def add_hour(self, hour: int, latency_sum: float, latency_count: int) -> None:
+        point = self.hours.setdefault(hour, [0.0, 0])
+        point[0] += latency_sum
+        point[1] += latency_count
+
+    def add_recent(self, entry: _Recent, window: _Windows) -> None:
+        for label, _ in UPTIME_WINDOWS:
+            self.probes[label][0] += entry.count
+            self.probes[label][1] += entry.ok_count
+        for hour, latencies in entry.hourly.items():
+            if hour >= window.spark_first:
+                self.add_hour(int(hour.timestamp()), sum(latencies), len(latencies))
+        for latency, at in entry.latencies:
+            if at >= window.day_start:
+                self.histogram.add(latency)
+
+    def figures(self) -> tuple[tuple[float | None, ...], float | None, list[float | None]]:
+        uptimes = tuple(ok / count if count else None for count, ok in self.probes.values())
+        return uptimes, self.histogram.percentile(0.95), self.sparkline()
+
+    def sparkline(self) -> list[float | None]:
+        """Average latency per hour over the last 24 hours, oldest first (None for an hour without data)."""
+        points = []
+        for hour in range(self.first, self.first + SPARKLINE_HOURS * 3600, 3600):
+            if hour in self.points:
+                points.append(self.points[hour])
+                continue
+            total, count = self.hours.get(hour, (0.0, 0))
+            points.append(round(total / count, 2) if count else None)
+        return points
 
 
 class _Recent:
@@ -197,6 +535,7 @@ class _Recent:
     def __init__(self) -> None:
         self.count = self.ok_count = 0
         self.hourly: dict[datetime, list[float]] = defaultdict(list)
+        self.latencies: list[tuple[float, datetime]] = []
 
 
 def _recent_results(ids: list[int], start: datetime, end: datetime) -> dict[int, _Recent]:
@@ -210,47 +549,8 @@ def _recent_results(ids: list[int], start: datetime, end: datetime) -> dict[int,
         entry.ok_count += ok
         if latency is not None:
             entry.hourly[floor_time(at, HOUR)].append(latency)
+            entry.latencies.append((latency, at))
     return recent
-
-
-def _uptimes(ids: list[int], start: datetime, settled: datetime, tail: dict[int, _Recent]) -> dict[int, float]:
-    # Summed in the database: only one row per target crosses the wire.
-    probes = {target_id: [entry.count, entry.ok_count] for target_id, entry in tail.items()}
-    condition = spans_filter(cover(start, settled))
-    if condition:
-        totals = (
-            Rollup.objects.filter(condition, target_id__in=ids)
-            .values("target_id")
-            .annotate(probes=Sum("count"), ok=Sum("ok_count"))
-        )
-        for row in totals:
-            entry = probes.setdefault(row["target_id"], [0, 0])
-            entry[0] += row["probes"]
-            entry[1] += row["ok"]
-    return {target_id: ok / count for target_id, (count, ok) in probes.items() if count}
-
-
-def _sparklines(ids: list[int], now: datetime, tail: dict[int, _Recent]) -> dict[int, list[float | None]]:
-    """Average latency per hour over the last 24 hours, oldest first (None for an hour without data)."""
-    first = floor_time(now, HOUR) - (SPARKLINE_HOURS - 1) * HOUR
-    sums: dict[int, list[list[float]]] = {target_id: [[0.0, 0] for _ in range(SPARKLINE_HOURS)] for target_id in ids}
-    rows = Rollup.objects.filter(
-        target_id__in=ids, resolution=Resolution.HOUR, bucket__gte=first, bucket__lt=first + SPARKLINE_HOURS * HOUR
-    ).values_list("target_id", "bucket", "latency_sum", "latency_count")
-    for target_id, bucket, latency_sum, latency_count in rows.iterator(chunk_size=5000):
-        point = sums[target_id][int((bucket - first) / HOUR)]
-        point[0] += latency_sum
-        point[1] += latency_count
-    for target_id, entry in tail.items():
-        for hour, latencies in entry.hourly.items():
-            if hour >= first:
-                point = sums[target_id][int((hour - first) / HOUR)]
-                point[0] += sum(latencies)
-                point[1] += len(latencies)
-    return {
-        target_id: [round(total / count, 2) if count else None for total, count in points]
-        for target_id, points in sums.items()
-    }
 
 
 def prune(now: datetime) -> dict[str, int]:

@@ -259,6 +259,24 @@ def test_overview_live_answers_204_until_a_target_changes_then_only_changed_rows
     assert viewer_client.get(live, {**state, "since": new_since}, **HTMX).status_code == 204
 
 
+def test_overview_live_answers_204_after_a_minute_job_that_changed_nothing_shown(viewer_client, environment, history):
+    now = timezone.now()
+    roll_up(now)
+    page = viewer_client.get(reverse("health-overview", args=[environment.slug]))
+    state = {"since": page.context["since"], "n": page.context["total"], "axis": page.context["axis"]}
+    live = reverse("health-overview-live", args=[environment.slug])
+    # The minute job again, a little later in the same hour: every summary is written, none shows otherwise.
+    later = min(now + timedelta(seconds=20), floor_time(now, HOUR) + HOUR - timedelta(microseconds=1))
+    rollup_all(later)
+    assert refresh_summaries(later) == 4
+    assert viewer_client.get(live, state, **HTMX).status_code == 204
+    # A failure shown in the uptime cells re-sends that row only.
+    record(history["table"], later, None, ok=False, error="throttled")
+    state["since"] = page.context["since"]
+    response = viewer_client.get(live, state, **HTMX)
+    assert re.findall(r'<tr id="target-(\d+)"', response.content.decode()) == [str(history["table"].pk)]
+
+
 @pytest.mark.parametrize("since", ["", "nonsense", "-5", "9" * 30])
 def test_overview_live_takes_any_since(viewer_client, environment, history, since):
     live = reverse("health-overview-live", args=[environment.slug])

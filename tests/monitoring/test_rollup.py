@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor
+from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor, Target
 from dashboard.monitoring.histogram import Histogram
 from dashboard.monitoring.rollup import prune, refresh_summaries, rollup_all
 from dashboard.monitoring.stats import range_stats
@@ -152,3 +152,71 @@ def test_settled_days_are_read_once_then_from_the_cache(target, django_assert_nu
     with django_assert_num_queries(3):  # cursor, the newest day with the edges, raw since the cursor
         again = range_stats([target.pk], start, end)[target.pk]
     assert (first.count, first.ok_count) == (again.count, again.ok_count) == (1000, 990)
+
+
+# --- what the summary job marks changed (the overview's live poll re-sends only those rows) ---------------
+
+
+def seed_steady(target, start, minutes=125, latency=10.0):
+    """Every 30 s for `minutes` (into the hour still filling): all ok at `latency`, so that a few more of
+    the same change nothing shown."""
+    for index in range(minutes * 2):
+        record(target, start + index * timedelta(seconds=30), latency)
+
+
+def changed_at(*targets):
+    return [Target.objects.get(pk=target.pk).changed_at for target in targets]
+
+
+def test_a_summary_refresh_that_changes_nothing_shown_marks_no_target_changed(bare_environment):
+    first, second = make_target(bare_environment, "cluster-a"), make_target(bare_environment, "cluster-b")
+    for target in (first, second):
+        seed_steady(target, START)
+    now = START + timedelta(hours=2, minutes=5)
+    rollup_all(now)
+    refresh_summaries(now)
+    # Probes a little slower or faster than before: the stored figures move, what the rows show does not.
+    for target in (first, second):
+        for index in range(4):
+            record(target, now + index * timedelta(seconds=30), 10.0 + 0.02 * index)
+    before = changed_at(first, second)
+    stored = Target.objects.get(pk=first.pk)
+    later = now + timedelta(minutes=5)
+    rollup_all(later)
+    assert refresh_summaries(later) == 2
+    after = Target.objects.get(pk=first.pk)
+    assert after.summary_updated_at == later and after.sparkline[-1] != stored.sparkline[-1]  # the job did write
+    assert changed_at(first, second) == before
+
+
+def test_a_change_in_a_shown_figure_marks_exactly_that_target_changed(bare_environment):
+    failing, steady = make_target(bare_environment, "cluster-a"), make_target(bare_environment, "cluster-b")
+    for target in (failing, steady):
+        seed_steady(target, START)
+    now = START + timedelta(hours=2, minutes=5)
+    rollup_all(now)
+    refresh_summaries(now)
+    record(failing, now, None, ok=False)
+    record(steady, now, 10.0)
+    before = changed_at(failing, steady)
+    later = now + timedelta(minutes=5)
+    rollup_all(later)
+    refresh_summaries(later)
+    failing.refresh_from_db()
+    assert failing.uptime_24h == pytest.approx(250 / 251)  # the failure shows: 99.602 %
+    assert changed_at(failing, steady)[0] > before[0]
+    assert changed_at(failing, steady)[1] == before[1]
+
+
+def test_the_turn_of_the_hour_moves_every_sparkline_and_marks_every_target(bare_environment):
+    targets = [make_target(bare_environment, f"cluster-{n}") for n in range(3)]
+    for target in targets:
+        seed_steady(target, START)
+    now = START + timedelta(hours=2, minutes=5)
+    rollup_all(now)
+    refresh_summaries(now)
+    before = changed_at(*targets)
+    later = now + timedelta(hours=1)  # the sparkline's hours moved on by one
+    rollup_all(later)
+    refresh_summaries(later)
+    assert all(a > b for a, b in zip(changed_at(*targets), before, strict=True))
