@@ -187,8 +187,9 @@ def migration_lines(document: dict) -> list[str]:
     rows = []
     for step in sorted(document.get("steps", []), key=lambda s: s.get("position", 0)):
         run = (step.get("actions") or {}).get("run") or {}
-        note = run.get("refusal") or ("needs approval" if run.get("needs_approval") else "")
-        if not note and run.get("destructive"):
+        done = step.get("state") in ("succeeded", "skipped")
+        note = "" if done else run.get("refusal") or ("needs approval" if run.get("needs_approval") else "")
+        if not note and not done and run.get("destructive"):
             note = f"destructive: --confirm {run.get('confirm') or '?'}"
         rows.append((step.get("position"), step.get("key"), step.get("state"), step.get("title"), note))
     return lines + [""] + table(rows, ["#", "step", "state", "title", "note"])
@@ -297,8 +298,8 @@ def migration_run(state: State, environment: str, confirms: tuple[str, ...], rea
         progress=state.out.progress,
         emit=lambda line: state.out.progress("    " + log_line(line)),
     )
-    migration = result["migration"]
-    state.out.result(result, f"Migration {migration['id']}: {migration.get('status')}.")
+    migration, ran = result["migration"], len(result["attempts"])
+    state.out.result(result, f"Migration {migration['id']}: {migration.get('status')} ({ran} steps run).")
 
 
 # --- steps -----------------------------------------------------------------------------------------

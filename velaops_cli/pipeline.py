@@ -115,7 +115,6 @@ def run_migration(
             errors.REFUSED,
             "not_completed",
         )
-    progress(f"Migration {migration['id']} of {environment} completed.")
     return {"migration": migration, "attempts": attempts}
 
 

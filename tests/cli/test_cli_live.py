@@ -33,13 +33,15 @@ def velaops(server, token: str, *arguments: str, timeout: float = 240) -> subpro
     return done
 
 
-# The bake steps' criteria for a test: a few seconds of bake after ten probes of history.
+# The bake steps' criteria for these tests: a few seconds of bake after ten probes of history, and latency bounds
+# wide enough that a machine busy with other tests does not fail it (the bake's judgement is tests/bake's).
 QUICK_BAKE = {
     "baseline_min_samples": 10,
     "bake_window_seconds": 4,
     "bake_interval_seconds": 0.1,
     "bake_min_samples": 10,
-    "dsql_check_p95_ms_max": 250,
+    "p95_latency_ratio_max": 10.0,
+    "dsql_check_p95_ms_max": 5000,
 }
 
 
@@ -101,7 +103,8 @@ def test_velaops_runs_the_whole_sandbox_migration(
     )
     assert rest.returncode == 0, rest.stdout + rest.stderr
     assert f"Continuing migration {migration.pk} of sandbox" in rest.stdout
-    assert rest.stdout.rstrip().endswith(f"Migration {migration.pk}: completed.")
+    ran = len(keys) - len(done)
+    assert rest.stdout.rstrip().endswith(f"Migration {migration.pk}: completed ({ran} steps run).")
     migration.refresh_from_db()
     assert migration.status == "completed"
     runs = Attempt.objects.filter(migration=migration, action="run")
