@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "ninja",  # the API's browsable docs (/api/v1/docs) from ninja's bundled Swagger UI, not a CDN
     "dashboard",
 ]
 # The offline sandbox (infra/sandbox) is an optional app: `make run` and the tests install it, the image does not.
