@@ -1,5 +1,6 @@
 """The API over HTTP: bearer token, one Idempotency-Key per write reused across its retries, retries with backoff
-on network errors and 5xx, and every error turned into a CliError with the API's code and message."""
+on network errors, 5xx and a write whose earlier try the server is still handling, and every error turned into a
+CliError with the API's code and message."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class Client:
                         "network",
                     ) from None
             else:
-                if response.status_code < 500 or last:
+                if not (response.status_code >= 500 or in_progress(response)) or last:
                     return self.check(response)
             self.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
@@ -111,3 +112,13 @@ class Client:
 
 def describe_transport(exc: httpx.TransportError) -> str:
     return str(exc) or type(exc).__name__
+
+
+def in_progress(response: httpx.Response) -> bool:
+    """The server still handles an earlier try of this very write (same Idempotency-Key): wait for its answer."""
+    if response.status_code != 409:
+        return False
+    try:
+        return response.json()["error"]["code"] == "idempotency_in_progress"
+    except (ValueError, KeyError, TypeError):
+        return False

@@ -6,14 +6,17 @@ printed), and the exit codes and --json output around them. The token never appe
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
-from dashboard.models import Attempt, MigrationRun, ProbeKind
+from dashboard.models import Attempt, AuditEvent, MigrationRun, ProbeKind
 from dashboard.monitoring.probes import run_probe
 from dashboard.monitoring.recording import record_outcome
 from dashboard.runbook import THROUGH_STACKS
@@ -172,3 +175,63 @@ def test_exit_codes_for_auth_not_found_and_refusal(live_server, sandbox_environm
 
     usage = velaops(live_server, token, "step", "run", "not-a-number", "x")
     assert usage.returncode == 2
+
+
+class LosingProxy:
+    """A TCP proxy in front of the live server that loses the first answer: the request reaches the server and is
+    handled, then the client's connection is closed before the response, as a dropped network would do."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port, self.lost = upstream_port, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.relay, args=(client,), daemon=True).start()
+
+    def relay(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        lose = self.lost == 0
+        self.lost += lose
+        threading.Thread(target=self.pipe, args=(client, upstream, False), daemon=True).start()
+        self.pipe(upstream, client, lose)
+
+    @staticmethod
+    def pipe(source: socket.socket, target: socket.socket, lose: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if lose:  # the server answered: the client never sees it
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        for end in (source, target):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_write_whose_answer_was_lost_is_retried_and_acts_once(live_server, sandbox_environment, token):
+    proxy = LosingProxy(int(live_server.url.rsplit(":", 1)[1]))
+    try:
+        started = velaops(SimpleNamespace(url=proxy.url), token, "migration", "start", "sandbox", "--json")
+    finally:
+        proxy.close()
+    assert proxy.lost == 1
+    # The retry carried the same Idempotency-Key: the server answered it with the first request's response
+    # instead of starting a second migration (or refusing: "already has an open migration").
+    assert started.returncode == 0, started.stderr
+    (migration,) = MigrationRun.objects.filter(environment=sandbox_environment)
+    assert json.loads(started.stdout)["id"] == migration.pk
+    assert AuditEvent.objects.filter(action="migration.start", migration=migration).count() == 1

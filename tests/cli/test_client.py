@@ -71,6 +71,13 @@ def test_a_write_retried_after_5xx_sends_the_same_idempotency_key_and_the_bearer
     assert server.seen[0][1] == "/api/v1/environments/sandbox/migrations"
 
 
+def test_a_retry_that_finds_its_first_try_still_in_progress_waits_for_its_answer(server):
+    busy = {"error": {"code": "idempotency_in_progress", "message": "A request with this key is in progress; retry."}}
+    server.script = [(504, "gateway timeout"), (409, busy), (202, {"id": 3, "status": "queued"})]
+    assert client_of(server).post("/migrations/1/steps/readiness/run") == {"id": 3, "status": "queued"}
+    assert len({headers["Idempotency-Key"] for _, _, headers, _ in server.seen}) == 1
+
+
 def test_each_write_has_its_own_key_and_reads_have_none(server):
     server.script = [(200, {}), (200, {}), (200, {})]
     client = client_of(server)
