@@ -33,7 +33,7 @@ from datetime import timedelta
 
 import requests
 
-from bench import http, seed_history
+from bench import http, overview_browser, seed_history
 from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -62,6 +62,7 @@ def main(out: str) -> None:
     with http.gunicorn(url) as base:
         session = http.login(base)
         figures += overview(session, base, size.targets)
+        figures += overview_browser.figures(base, session, "bench-1y", size.targets)  # the same page in Chromium
         figures += detail(session, base, environments["bench-1y"])
         figures += live_polls(session, base, environments["bench-1y"])
     figures += debug_on(url, size.targets)

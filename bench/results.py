@@ -33,6 +33,9 @@ GOALS: dict[str, tuple[str, float]] = {
     # check that reads something per resource or waits where it should not.
     "readiness_check_ms": ("<=", 2000),
     "attempt_page_5000_log_lines_ms": ("<=", 60),
+    # The health overview in Chromium, from navigation to every row drawn (bench/overview_browser.py).
+    "overview_browser_ms_1000_rows_cold": ("<=", 1500),
+    "overview_browser_ms_1000_rows_warm": ("<=", 1000),
 }
 
 
