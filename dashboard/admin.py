@@ -75,6 +75,7 @@ class EnvironmentAdmin(VelaModelAdmin):
             },
         ),
         ("Changes through CloudFormation", {"fields": ["stack_changes", "cloudformation_role_arn"]}),
+        ("Bake and automatic rollback", {"fields": ["bake_criteria"]}),
         ("Aurora connection", {"fields": ["aurora_database", "aurora_sslmode", "aurora_host_override"]}),
         (
             "DSQL connection",

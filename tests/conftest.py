@@ -9,6 +9,7 @@ from dashboard import roles
 from dashboard.models import Environment
 from dashboard.redis_client import redis_client
 from tests.fixtures.botocore_data import share_parsed_data_files
+from tests.sandbox.helpers import ready_for_bake
 
 share_parsed_data_files()  # before any boto3 Session of the run
 
@@ -123,7 +124,7 @@ def fresh_direct_sandbox_environment(request, sandbox, db):
     environment = sandbox.seed_environment()
     environment.cloudformation_stacks = []
     environment.save(update_fields=["cloudformation_stacks"])
-    yield environment
+    yield ready_for_bake(environment)
     # The other tests expect Vela as its stacks hold it; a next test that makes a fresh account reseeds anyway
     # (a reseed after a migration takes seconds), and after the last test nothing needs it.
     following = request.node.stash.get(NEXT_TEST, None)
@@ -135,4 +136,4 @@ def fresh_direct_sandbox_environment(request, sandbox, db):
 def fresh_sandbox_environment(sandbox, db):
     """The sandbox account as seeded, whatever earlier tests did to it (migrations delete Aurora)."""
     reseed_sandbox(sandbox)
-    return sandbox.seed_environment()
+    return ready_for_bake(sandbox.seed_environment())

@@ -12,9 +12,18 @@ from dashboard.access import require_operator
 from dashboard.api import lookups
 from dashboard.api.errors import responses
 from dashboard.api.idempotency import idempotent
-from dashboard.api.schemas import FINAL_STATUSES, AttemptOut, AttemptPage, LogPage, attempt_out, log_line_out
+from dashboard.api.schemas import (
+    FINAL_STATUSES,
+    AttemptOut,
+    AttemptPage,
+    BakeStopIn,
+    LogPage,
+    attempt_out,
+    log_line_out,
+)
 from dashboard.models import Attempt
 from dashboard.runbook import queries, service
+from dashboard.runbook.forms import BakeStopForm
 
 router = Router(tags=["attempts"])
 
@@ -60,6 +69,26 @@ def attempt_cancel(request: HttpRequest, attempt_id: int):
     attempt = lookups.attempt(request, attempt_id)
     require_operator(request, attempt.migration.environment, event="attempt.cancel", migration=attempt.migration)
     service.attempt_cancel(attempt=attempt, user=request.user, source_address=lookups.source(request))
+    return attempt_out(lookups.attempts().get(pk=attempt.pk))
+
+
+@router.post(
+    "/attempts/{int:attempt_id}/bake-stop", response=responses({200: AttemptOut}), operation_id="attempt_bake_stop"
+)
+@idempotent
+def attempt_bake_stop(request: HttpRequest, attempt_id: int, payload: BakeStopIn):
+    """End a running bake early with the operator's verdict and a reason (as the page's *End the bake now*); the
+    bake records it at its next probe, and a fail starts the automatic rollback of the change it judged."""
+    attempt = lookups.attempt(request, attempt_id)
+    require_operator(request, attempt.migration.environment, event="bake.stop", migration=attempt.migration)
+    data = lookups.validated(BakeStopForm({"outcome": payload.outcome, "reason": payload.reason}))
+    service.bake_stop(
+        attempt=attempt,
+        user=request.user,
+        source_address=lookups.source(request),
+        outcome=data["outcome"],
+        reason=data["reason"],
+    )
     return attempt_out(lookups.attempts().get(pk=attempt.pk))
 
 

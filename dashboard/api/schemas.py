@@ -298,3 +298,8 @@ class ReasonIn(Schema):
 
 class ApprovalIn(Schema):
     action: Literal["run", "rollback"]
+
+
+class BakeStopIn(Schema):
+    outcome: Literal["pass", "fail"]  # the operator's verdict; a fail starts the automatic rollback
+    reason: str

@@ -32,10 +32,18 @@ BASELINE_SAMPLE_LIMIT = 2000
 class Sample:
     at: datetime
     answered: bool  # the API answered (any HTTP status)
-    ok: bool
+    ok: bool  # the probe passed (the route healthy, DSQL connected where expected)
     latency_ms: float | None
     dsql_ms: float | None = None
     init_ms: float | None = None  # a cold start's Init Duration
+    # The route served its answer (HTTP 200) even if not healthy: before the repoint a "degraded: no DSQL
+    # yet" answer is the API's normal work, and its latency is the API's.
+    served: bool = False
+
+    @property
+    def timed(self) -> bool:
+        """Its latency counts as the API's: the route served the request."""
+        return (self.ok or self.served) and self.latency_ms is not None
 
     @property
     def api_ms(self) -> float | None:
@@ -67,7 +75,7 @@ class Verdict:
 def describe(samples: list[Sample]) -> dict:
     """The figures of a set of samples, as recorded with a baseline or a bake."""
     answered = [s for s in samples if s.answered]
-    api = [s.api_ms for s in answered if s.ok and s.api_ms is not None]
+    api = [s.api_ms for s in answered if s.timed]
     dsql = [s.dsql_ms for s in answered if s.ok and s.dsql_ms is not None]
     inits = [s.init_ms for s in samples if s.init_ms is not None]
     errors = sum(1 for s in answered if not s.ok)
@@ -123,10 +131,8 @@ def _enough_samples(bake: list[Sample], answered: list[Sample], criteria: dict) 
 
 
 def _api_latency(baseline: list[Sample], answered: list[Sample], ratio_max: float, alpha: float) -> Check:
-    before = statistics.thin(
-        [s.api_ms for s in baseline if s.answered and s.ok and s.api_ms is not None], BASELINE_SAMPLE_LIMIT
-    )
-    after = [s.api_ms for s in answered if s.ok and s.api_ms is not None]
+    before = statistics.thin([s.api_ms for s in baseline if s.answered and s.timed], BASELINE_SAMPLE_LIMIT)
+    after = [s.api_ms for s in answered if s.timed]
     if len(before) < 2 or len(after) < 2:
         return Check("api_latency", INCONCLUSIVE, "too few successful probes to compare the API's latency")
     ratio = statistics.quantile_ratio(0.95)(after, before)

@@ -15,6 +15,7 @@ from dashboard.runbook.definition import StepDefinition
 from dashboard.runbook.steps import (
     adopt_dsql,
     apply_schema,
+    bake,
     baseline_dynamodb,
     complete,
     database_role,
@@ -42,7 +43,7 @@ class Runbook:
 
 
 DIRECT = Runbook(
-    version="2026.12-2",
+    version="2026.12-3",
     mode="direct",
     title="Direct-API runbook (no stack owns the resources)",
     steps=(
@@ -55,8 +56,10 @@ DIRECT = Runbook(
         apply_schema.STEP,
         database_role.STEP,
         readiness.STEP,
+        bake.BASELINE,
         point_lambda.STEP,
         verify_api.STEP,
+        bake.BAKE_REPOINT,
         verify_dynamodb.STEP,
         decommission_aurora.STEP,
         complete.STEP,
@@ -64,7 +67,7 @@ DIRECT = Runbook(
 )
 
 THROUGH_STACKS = Runbook(
-    version="2026.12-stacks-2",
+    version="2026.12-stacks-3",
     mode="stacks",
     title="Through CloudFormation (the stacks own the resources)",
     steps=(
@@ -81,11 +84,14 @@ THROUGH_STACKS = Runbook(
         database_role.STEP,
         stack_change.REVIEW_POINT_LAMBDA,
         readiness.STEP,
+        bake.BASELINE,
         stack_change.EXECUTE_POINT_LAMBDA,
         verify_api.STEP,
+        bake.BAKE_REPOINT,
         verify_dynamodb.STEP,
         stack_change.REVIEW_DROP_AURORA_API,
         stack_change.EXECUTE_DROP_AURORA_API,
+        bake.BAKE_DROP_AURORA,
         stack_change.REVIEW_REMOVE_AURORA,
         stack_change.EXECUTE_REMOVE_AURORA,
         # Retained by r1's DeletionPolicy, Aurora is no stack's any more: its decommission is VelaOps's.

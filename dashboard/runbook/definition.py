@@ -27,6 +27,11 @@ class StepDefinition:
         (it must succeed, or be skipped)."""
         return []
 
+    def automatic_rollback(self, outputs: dict[str, Any]) -> tuple[str, str] | None:
+        """(step key, reason) of a change VelaOps rolls back by itself when this step's run fails with these
+        outputs (a failed bake's judged change); None for every other step."""
+        return None
+
     @property
     def is_gate(self) -> bool:
         """A check whose findings block the migration (reviews, drift): only an approver skips or overrides it."""

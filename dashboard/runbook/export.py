@@ -97,9 +97,10 @@ def migration_as_markdown(migration: MigrationRun) -> str:
             lines += [
                 f"- {key}: `{value}`"
                 for key, value in step["outputs"].items()
-                if key != "aws_request_ids" and key not in NOT_PRINTED
+                if key != "aws_request_ids" and key not in NOT_PRINTED and key not in BAKE_KEYS
             ]
     lines += _change_sets(data["steps"])
+    lines += _bakes(data["steps"])
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +142,39 @@ def _change_sets(steps: list[dict]) -> list[str]:
                 changes,
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+# A bake's verdict and criteria have their section (_bakes).
+BAKE_KEYS = ("verdict", "criteria")
+BAKE_FIGURES = (
+    ("answered", "answered probes"),
+    ("errors", "errors"),
+    ("api_ms_p50", "API p50 ms"),
+    ("api_ms_p95", "API p95 ms"),
+    ("api_ms_p99", "API p99 ms"),
+    ("dsql_ms_p95", "DSQL check p95 ms"),
+    ("cold_starts", "cold starts"),
+    ("init_ms_p95", "Init Duration p95 ms"),
+)
+
+
+def _bakes(steps: list[dict]) -> list[str]:
+    """Every bake's verdict with its checks, the figures beside the baseline's, and the criteria."""
+    runs = [(step, a) for step in steps for a in step["attempts"] if (a["outputs"] or {}).get("verdict")]
+    if not runs:
+        return []
+    lines = ["", "## Bakes"]
+    for step, attempt in runs:
+        verdict = attempt["outputs"]["verdict"]
+        lines += ["", f"### {step['title']}, run #{attempt['number']} — {verdict['outcome']}", "", verdict["reason"]]
+        lines += ["", "| Check | Outcome | Finding |", "|---|---|---|"]
+        lines += [f"| {c['name']} | {c['outcome']} | {_cell(c['summary'])} |" for c in verdict["checks"]]
+        baseline, bake = verdict["figures"]["baseline"], verdict["figures"]["bake"]
+        lines += ["", "| Figure | Baseline | Bake |", "|---|---|---|"]
+        lines += [f"| {label} | {_short(baseline.get(k))} | {_short(bake.get(k))} |" for k, label in BAKE_FIGURES]
+        criteria = attempt["outputs"].get("criteria") or {}
+        lines += ["", "Criteria: " + ", ".join(f"{name} {value}" for name, value in criteria.items())]
     return lines
 
 

@@ -11,3 +11,10 @@ class ActionForm(forms.Form):
 
     confirmation = forms.CharField(required=False, strip=False, max_length=300)
     reason = forms.CharField(required=False, strip=False, max_length=2000)
+
+
+class BakeStopForm(forms.Form):
+    """An operator's own verdict on a running bake, with why."""
+
+    outcome = forms.ChoiceField(label="Verdict", choices=[("pass", "pass"), ("fail", "fail")])
+    reason = forms.CharField(label="Reason", max_length=2000)

@@ -33,6 +33,8 @@ def migration_page(migration: MigrationRun, user: AbstractBaseUser) -> dict:
                 for row in offers.steps
             ],
             audit_events[0].pk if audit_events else None,  # refusals change nothing else
+            # A running step's progress (a bake's running verdict and points) shows as it is logged.
+            offers.active.logs.order_by("-id").values_list("id", flat=True).first() if offers.active else None,
         ]
     )
     return {

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -20,9 +21,10 @@ from django.utils import timezone
 from dashboard import queue, roles
 from dashboard.aws import AWS_EXCEPTIONS, client, describe_error
 from dashboard.models import Approval, Attempt, AuditEvent, Environment, MigrationRun, Step
-from dashboard.runbook import Runbook, actions, runbook_for_mode
+from dashboard.runbook import Runbook, actions, runbook_for_mode, step_definition
 from dashboard.runbook.actions import Offer
 from dashboard.runbook.context import StepContext
+from dashboard.runbook.steps import bake
 from dashboard.stacks import ownership
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,94 @@ def attempt_override(*, step: Step, user: AbstractBaseUser, source_address: str 
             findings=len(findings),
         )
     return attempt
+
+
+AUTOMATIC_USERNAME = "VelaOps (automatic)"
+
+
+def automatic_user() -> AbstractBaseUser:
+    """Whom VelaOps's own actions are attributed to: an operator account nobody can log in as (no usable
+    password; the login form and the API tokens need one to begin with)."""
+    user, created = get_user_model().objects.get_or_create(username=AUTOMATIC_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=roles.OPERATOR))
+    return user
+
+
+def attempt_automatic_rollback(*, migration: MigrationRun, step_key: str, reason: str) -> Attempt:
+    """VelaOps rolls back `step_key` by itself (a failed bake's judged change). Called by the worker under the
+    migration's lock, in the transaction recording the failure. The runbook's rules apply as to anyone (later
+    steps first, one attempt at a time); the typed confirmation and approval do not: restoring the state
+    before a change the environment's bake criteria rejected was authorised when the bake was started."""
+    user = automatic_user()
+    row = next((r for r in actions.migration_actions(migration, user).steps if r.step.key == step_key), None)
+    if row is None:
+        raise ActionRefused(f"This migration has no step {step_key}.")
+    _require_offer(row.rollback)
+    attempt = Attempt.objects.create(
+        migration=migration,
+        step=row.step,
+        number=(row.step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1,
+        action=Attempt.Action.ROLLBACK,
+        status=Attempt.Status.QUEUED,
+        requested_by=user,
+        reason=f"automatic: {reason}"[:2000],
+    )
+    _audit(
+        migration.environment,
+        migration,
+        user,
+        None,
+        "step.rollback",
+        step=step_key,
+        attempt=attempt.number,
+        reason=attempt.reason,
+        automatic=True,
+    )
+    transaction.on_commit(lambda: _enqueue(attempt, raise_=False), robust=True)
+    return attempt
+
+
+def bake_stop(
+    *, attempt: Attempt, user: AbstractBaseUser, source_address: str | None, outcome: str, reason: str
+) -> None:
+    """An operator ends a running bake early with a verdict of their own (pass or fail) and a reason; the bake
+    reads it at its next probe (dashboard.runbook.steps.bake.STOP_EVENT) and records it with the figures."""
+    migration = attempt.migration
+    with (
+        _recording_refusal(migration, user, source_address, bake.STOP_EVENT, step=attempt.step.key),
+        transaction.atomic(),
+    ):
+        lock_migration(migration)
+        current = Attempt.objects.select_related("step").get(pk=attempt.pk)
+        _require(roles.can_operate(user), "You need the operator role to stop a bake.")
+        _require(isinstance(step_definition(current.step.key), bake.BakeChange), "Only a bake can be stopped early.")
+        _require(
+            current.status == Attempt.Status.RUNNING and current.action == Attempt.Action.RUN,
+            "The bake is not running any more.",
+        )
+        _require(outcome in bake.STOP_CHOICES, "Pass or fail the bake.")
+        _require(bool(reason.strip()), "Say why the bake is stopped early.")
+        _require(
+            not AuditEvent.objects.filter(
+                migration=migration, action=bake.STOP_EVENT, outcome="ok", details__attempt_id=attempt.pk
+            ).exists(),
+            "This bake has been stopped already.",
+        )
+        _audit(
+            migration.environment,
+            migration,
+            user,
+            source_address,
+            bake.STOP_EVENT,
+            step=current.step.key,
+            attempt_id=attempt.pk,
+            attempt=current.number,
+            verdict=outcome,
+            reason=reason.strip(),
+        )
 
 
 class NotQueued(ActionRefused):

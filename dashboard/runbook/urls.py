@@ -20,5 +20,6 @@ urlpatterns = [
     path(migration + "approvals/<int:approval_pk>/approve", views.approval_grant, name="approval-grant"),
     path(migration + "attempts/<int:attempt_pk>/", views.attempt_detail, name="attempt-detail"),
     path(migration + "attempts/<int:attempt_pk>/cancel", views.attempt_cancel, name="attempt-cancel"),
+    path(migration + "attempts/<int:attempt_pk>/bake-stop", views.bake_stop, name="bake-stop"),
     path(migration + "attempts/<int:attempt_pk>/log.txt", views.attempt_log, name="attempt-log"),
 ]

@@ -16,9 +16,11 @@ from dashboard.access import environment_for_operator, environment_for_viewer, r
 from dashboard.models import Approval, Attempt, AttemptLog, MigrationRun, Step
 from dashboard.params import int_param
 from dashboard.runbook import queries, service, step_definition
+from dashboard.runbook.bake_view import bake_view
 from dashboard.runbook.change_set_view import change_set_view, page_rows, printed_outputs
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
-from dashboard.runbook.forms import ActionForm
+from dashboard.runbook.forms import ActionForm, BakeStopForm
+from dashboard.runbook.steps.bake import BASELINE_KEY
 
 
 def _migration(request: HttpRequest, slug: str, pk: int, *, operate: str = "") -> MigrationRun:
@@ -63,6 +65,10 @@ def migration_start(request: HttpRequest, slug: str) -> HttpResponse:
 def _page(migration: MigrationRun, user: AbstractBaseUser) -> dict:
     context = queries.migration_page(migration, user)
     context["step_rows"] = page_rows(context["rows"])  # each step with its change set, if it has one
+    baseline = next((row.step.outputs for row in context["rows"] if row.step.key == BASELINE_KEY), {})
+    for row in context["rows"]:
+        row.bake = bake_view(row.step, row.latest, baseline, migration.environment)
+    context["can_operate"] = roles.can_operate(user)
     return context
 
 
@@ -140,6 +146,30 @@ def attempt_cancel(request: HttpRequest, slug: str, pk: int, attempt_pk: int) ->
         migration,
         lambda: service.attempt_cancel(attempt=attempt, user=request.user, source_address=_source(request)),
         f"Cancel requested for “{attempt.step.title}”.",
+    )
+
+
+@require_POST
+def bake_stop(request: HttpRequest, slug: str, pk: int, attempt_pk: int) -> HttpResponse:
+    migration = _migration(request, slug, pk, operate="bake.stop")
+    attempt = get_object_or_404(Attempt.objects.select_related("step"), pk=attempt_pk, migration=migration)
+    form = BakeStopForm(request.POST)
+    if not form.is_valid():
+        for name, errors in form.errors.items():
+            messages.error(request, f"{form.fields[name].label}: {' '.join(errors)}")
+        return _after_action(request, migration)
+    outcome = form.cleaned_data["outcome"]
+    return _act(
+        request,
+        migration,
+        lambda: service.bake_stop(
+            attempt=attempt,
+            user=request.user,
+            source_address=_source(request),
+            outcome=outcome,
+            reason=form.cleaned_data["reason"],
+        ),
+        f"“{attempt.step.title}” ends early with your verdict: {outcome}.",
     )
 
 

@@ -27,7 +27,7 @@ from dashboard.redis_client import redis_client, redis_key
 from dashboard.runbook import COMPLETE_KEY, events, step_definition
 from dashboard.runbook.context import Cancelled, StepContext, StepFailed
 from dashboard.runbook.definition import StepDefinition
-from dashboard.runbook.service import RUN_ATTEMPT_TASK, ActionRefused, lock_migration
+from dashboard.runbook.service import RUN_ATTEMPT_TASK, ActionRefused, attempt_automatic_rollback, lock_migration
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _finish_once(attempt: Attempt, status: str, outputs: dict, error: dict) -> N
     with transaction.atomic():
         # Under the migration's lock, like every request: an action decides on the attempt and the step
         # together, so it must never see the attempt ended and its step not yet following it.
-        lock_migration(attempt.migration)
+        migration = lock_migration(attempt.migration)
         finished = Attempt.objects.filter(
             pk=attempt.pk, status__in=[Attempt.Status.RUNNING, Attempt.Status.CANCELLING]
         ).update(status=status, finished_at=timezone.now(), outputs=outputs, error=error)
@@ -186,6 +186,25 @@ def _finish_once(attempt: Attempt, status: str, outputs: dict, error: dict) -> N
             return
         _apply_to_step(attempt, status, outputs)
         transaction.on_commit(lambda: events.attempt_ended.send(Attempt, attempt=attempt, status=status), robust=True)
+        if status == Attempt.Status.FAILED and attempt.action == Attempt.Action.RUN:
+            _roll_back_automatically(migration, attempt, outputs)
+
+
+def _roll_back_automatically(migration: MigrationRun, attempt: Attempt, outputs: dict) -> None:
+    """A failed bake's judged change is rolled back at once, in the transaction that records the failure: no
+    action can come between them, and the record shows the one following the other."""
+    definition = step_definition(attempt.step.key)
+    wanted = definition.automatic_rollback(outputs) if definition else None
+    if wanted is None:
+        return
+    key, reason = wanted
+    ctx = StepContext(attempt)
+    try:
+        rollback = attempt_automatic_rollback(migration=migration, step_key=key, reason=reason)
+    except ActionRefused as refusal:
+        ctx.log(f"VelaOps could not start the rollback of {key} by itself: {refusal}", level="error")
+        return
+    ctx.log(f"VelaOps started the rollback of “{rollback.step.title}” (attempt #{rollback.number})", level="warning")
 
 
 def _apply_to_step(attempt: Attempt, status: str, outputs: dict) -> None:

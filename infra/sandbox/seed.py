@@ -186,7 +186,19 @@ def environment_settings(config: SandboxConfig, account: SeededAccount) -> dict[
         "dsql_user": "admin",
         "dsql_sslmode": "disable",
         "dsql_host_override": config.host,
+        "bake_criteria": SANDBOX_BAKE_CRITERIA,
     }
+
+
+# A rehearsal's bake: a minute at two probes a second, after ten probes of history (five minutes of make run).
+# The DSQL check's ceiling suits the sandbox's own login (tens of ms): dsql_latency_ms=300 fails the bake.
+SANDBOX_BAKE_CRITERIA = {
+    "baseline_min_samples": 10,
+    "bake_window_seconds": 60,
+    "bake_interval_seconds": 0.5,
+    "bake_min_samples": 20,
+    "dsql_check_p95_ms_max": 250,
+}
 
 
 def _dsql_cluster_exists(config: SandboxConfig, identifier: str) -> bool:

@@ -21,6 +21,7 @@ PAGE_ACTIONS: dict[str, list[str] | None] = {
     "approval-request": ["approval_request"],
     "approval-grant": ["approval_grant"],
     "attempt-cancel": ["attempt_cancel"],
+    "bake-stop": ["attempt_bake_stop"],
     "target-pause": ["target_pause"],
     "target-resume": ["target_resume"],
     "readiness-check": ["readiness_check"],

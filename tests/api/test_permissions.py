@@ -46,6 +46,7 @@ BODIES = {
     "approval_request": {"action": "run"},
     "step_skip": {"reason": "matrix"},
     "step_override": {"reason": "matrix"},
+    "attempt_bake_stop": {"outcome": "pass", "reason": "matrix"},
     "report_generate": {"period": "daily"},
     "schedule_create": {"name": "matrix-new"},
     "schedule_update": {"name": "matrix"},

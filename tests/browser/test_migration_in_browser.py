@@ -5,7 +5,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from dashboard.runbook import DIRECT, service
-from tests.browser.screenshots import shot
+from tests.browser.screenshots import SHOTS, shot
 from tests.runbook.test_worker import wait_finished
 from velaops.celery import app
 
@@ -53,6 +53,14 @@ def test_log_in_and_click_through_the_whole_migration(page, fresh_direct_sandbox
             row.locator(".state.s-succeeded").wait_for(timeout=90_000)
             if definition.key in ("provision_dsql", "point_lambda", "decommission_aurora"):
                 shot(page, f"03-step-{number:02d}-{definition.key}")
+            if definition.key == "bake_repoint":
+                # The bake's verdict and its chart (uPlot, drawn by bake.js after the swap) under the step.
+                bake = page.locator("tr[data-bake-row=bake_repoint]")
+                bake.locator(".verdict.v-pass").first.wait_for(timeout=15_000)
+                bake.locator(".bake-chart canvas").wait_for(timeout=15_000)
+                assert bake.locator(".bake-checks tr").count() >= 5
+                bake.scroll_into_view_if_needed()
+                bake.screenshot(path=str(SHOTS / "03-bake-verdict.png"))
 
     page.wait_for_selector("text=Migration completed")
     # Swapped live with the steps: no Abandon on a completed migration, the steps' audit events are there.

@@ -123,6 +123,7 @@ def test_rollbacks_undo_what_they_claim(worker, fresh_direct_sandbox_environment
         "apply_schema",
         "database_role",
         "readiness",
+        "baseline_api",
         "point_lambda",
     ):
         assert act(migration, key, operator).status == "succeeded", key

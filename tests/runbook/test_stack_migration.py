@@ -266,7 +266,7 @@ def test_the_direct_runbook_refuses_to_change_what_a_stack_owns(worker, fresh_sa
         "in stack DatabaseStack."
     )
     assert aws(environment, "dsql").list_clusters()["clusters"] == []
-    mark(migration, "provision_dsql", "verify_dsql", "apply_schema", "database_role", "readiness")
+    mark(migration, "provision_dsql", "verify_dsql", "apply_schema", "database_role", "readiness", "baseline_api")
     cluster = {"identifier": "x", "arn": "arn:aws:dsql:us-east-1:123456789012:cluster/x", "endpoint": "x"}
     migration.steps.filter(key="provision_dsql").update(outputs=cluster)  # as if made beside the stacks
     attempt = act(migration, "point_lambda", operator)
@@ -347,7 +347,7 @@ def test_a_stack_stuck_in_update_rollback_failed_is_continued_by_the_rollback(
     environment = fresh_sandbox_environment
     migration = service.migration_start(environment=environment, user=operator, source_address="127.0.0.1")
     keys = [d.key for d in THROUGH_STACKS.steps]
-    for key in keys[: keys.index("readiness") + 1]:
+    for key in keys[: keys.index("baseline_api") + 1]:
         assert run(migration, key, operator, environment).status == "succeeded", key
     lam = admin(environment, "lambda")  # out of band
     configuration = lam.get_function(FunctionName="vela-api")
