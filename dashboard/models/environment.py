@@ -85,7 +85,7 @@ class Environment(models.Model):
         default=dict,
         blank=True,
         validators=[validate_bake_criteria],
-        help_text='Overrides of the bake\'s criteria (the runbook\'s judgement of the Lambda repoint), e.g. '
+        help_text="Overrides of the bake's criteria (the runbook's judgement of the Lambda repoint), e.g. "
         '{"bake_window_seconds": 300, "p95_latency_ratio_max": 1.2}; empty: the defaults in docs/runbook.md.',
     )
     lambda_function_name = models.CharField(
