@@ -4,7 +4,9 @@ snapshot and the error when AWS cannot be reached."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from datetime import timedelta
 
 import boto3
@@ -216,3 +218,40 @@ def test_aws_unreachable_keeps_the_last_good_snapshot_with_the_error(
     response = view(client, counted_environment)
     assert table_row(response).error_code == "EndpointConnectionError"
     assert response.context["snapshot"].failure is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_aws_hangs_one_viewer_reads_and_the_others_are_told_not_kept_waiting(
+    environment, viewer, settings, monkeypatch
+):
+    # An endpoint that takes connections and never answers: AWS hanging, each call until its read timeout.
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(64)
+    settings.AWS_READ_TIMEOUT = settings.AWS_CONNECT_TIMEOUT = 1
+    settings.AWS_MAX_ATTEMPTS = 1
+    monkeypatch.setattr(snapshot, "WAIT_SECONDS", 0.3)
+    environment.aws_endpoint_url = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+    environment.save()
+    reader, other = Client(), Client()
+    for client in (reader, other):
+        client.force_login(viewer)
+    answers = {}
+
+    def read():
+        answers["reader"] = poll(reader, environment)
+        connection.close()
+
+    thread = threading.Thread(target=read)
+    try:
+        thread.start()
+        time.sleep(0.2)  # the reader holds the lock, waiting on AWS
+        started = time.monotonic()
+        told = poll(other, environment).content.decode()
+        waited = time.monotonic() - started
+        thread.join()
+    finally:
+        hanging.close()
+    assert waited < 0.9  # not the reader's second of timeouts
+    assert "ReadInProgress" in told and "None could be read." in told
+    assert b"ReadTimeoutError" in answers["reader"].content  # the reader's own answer: each check timed out

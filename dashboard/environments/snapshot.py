@@ -72,8 +72,9 @@ def environment_snapshot(environment: Environment) -> Snapshot:
     snapshot, generation = _read(key, generation_key)
     if _fresh(snapshot, generation):
         return snapshot
+    lock_key = redis_key(f"environment-resources-lock:{environment.pk}")
     try:
-        lock = redis_client().lock(redis_key(f"environment-resources-lock:{environment.pk}"), timeout=LOCK_SECONDS)
+        lock = redis_client().lock(lock_key, timeout=LOCK_SECONDS)
         acquired = lock.acquire(blocking=False)
     except RedisError as exc:  # Redis away: read live, as every poll did before the snapshot
         log.warning("environment %s: no snapshot lock (%s); reading AWS directly", environment.slug, exc)
@@ -100,6 +101,13 @@ def environment_snapshot(environment: Environment) -> Snapshot:
         snapshot, generation = _read(key, generation_key)
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
+    if _held(lock_key):
+        # AWS answers slowly (a refresh can take its timeouts and retries): wait no longer and do not pile up
+        # reads of our own; say so, over what was read before if anything was. The next poll looks again.
+        pending = AwsError("ReadInProgress", f"AWS has been read for over {WAIT_SECONDS} s by another request")
+        if snapshot is not None:
+            return replace(snapshot, failure=pending)
+        return Snapshot([], pending, time.time(), 0, generation, attempted_at=time.time())
     return _refreshed(environment, key, snapshot, generation)  # the refreshing viewer went away
 
 
@@ -111,6 +119,13 @@ def invalidate(environment_id: int) -> None:
             cache.incr(generation_key)
     except (RedisError, ValueError) as exc:  # ValueError: the key expired between add and incr
         log.warning("environment %s: snapshot not invalidated: %s", environment_id, exc)
+
+
+def _held(lock_key: str) -> bool:
+    try:
+        return bool(redis_client().exists(lock_key))
+    except RedisError:
+        return False
 
 
 def _keys(environment: Environment) -> tuple[str, str]:
