@@ -213,6 +213,8 @@ def event_rows(attempts: list[Attempt], environment: Environment, start: datetim
                 "action": attempt.action,
                 "number": attempt.number,
                 "status": attempt.status,
+                # The runbook's bake steps are named bake_* (monitoring sits below the runbook: it reads keys).
+                "bake": attempt.step.key.startswith("bake_") and attempt.action == "run",
                 "operator": attempt.requested_by.get_username(),
                 "url": reverse("attempt-detail", args=[environment.slug, attempt.migration_id, attempt.pk]),
             }

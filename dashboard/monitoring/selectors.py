@@ -132,6 +132,7 @@ def step_events(
             "finished_at",
             "step__title",
             "step__position",
+            "step__key",
             "requested_by__username",
         )
         .annotate(event_at=Coalesce("started_at", "requested_at"))

@@ -138,6 +138,8 @@ def range_part(target: Target, spec: charts.RangeSpec, now: datetime) -> dict:
                 "label": f"{event['title']}: {event['action']} #{event['number']} {event['status']} "
                 f"by {event['operator']}",
                 "status": event["status"],
+                # A bake's window is shaded on the chart: its probes are the points inside it.
+                "until": event["finished"].timestamp() if event["bake"] and event["finished"] else None,
             }
             for event in events
         ],

@@ -120,6 +120,14 @@
           marks = [];
           events.forEach(function (event) {
             var x = u.valToPos(event.t, "x", true);
+            if (event.until) {
+              // A bake: its window shaded, so its probes read as the bake's.
+              var x2 = Math.min(u.valToPos(event.until, "x", true), u.bbox.left + u.bbox.width);
+              ctx.save();
+              ctx.fillStyle = "rgba(36, 84, 214, 0.08)";
+              ctx.fillRect(Math.max(x, u.bbox.left), top, Math.max(1, x2 - Math.max(x, u.bbox.left)), height);
+              ctx.restore();
+            }
             if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) { return; }
             ctx.save();
             ctx.strokeStyle = STATUS_COLORS[event.status] || "#667085";

@@ -172,6 +172,10 @@ def test_the_migration_page_shows_the_bake_and_its_verdict(repointed, operator, 
     report = client.get(f"{migration.get_absolute_url()}export.md").content.decode()
     assert "## Bakes" in report and "### Bake: the Lambda on DSQL, run #1 — pass" in report
     assert "| api_latency | pass |" in report and "| API p95 ms |" in report
+    # The API target's page shades the bake's window on its chart (the step events carry its end).
+    target = environment.targets.get(kind=ProbeKind.API_HEALTH)
+    chart = client.get(target.get_absolute_url() + "?range=24h").content.decode()
+    assert f'"until": {attempt.finished_at.timestamp()}' in chart
 
 
 def test_ending_a_bake_early_by_http_needs_an_operator_and_a_post(repointed, operator, viewer, client):
