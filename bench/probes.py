@@ -6,8 +6,13 @@ many probes one worker host records per second.
   endpoint with one IAM token made beforehand, the two interleaved, medians of RUNS each.
 - probes_per_second: a real Celery worker (the probes queue, thread pool of 32 as in infra/Procfile.dev)
   and the real dispatcher (dispatch_probes, called every second as beat would) with DSQL_TARGETS DSQL
-  and URL_TARGETS API-health URL targets probed every 5 s; ProbeResults recorded per second over a
-  steady window after a warm-up.
+  and URL_TARGETS API-health URL targets probed every 5 s: a demand of 100 probes a second, above what
+  the machine serves (saturation); ProbeResults recorded per second over a steady window after a
+  warm-up. probe_lag_p95_s: what that leaves, the p95 over the window's probes of how late each came
+  after its target's previous probe plus the interval (0 when on time).
+
+BENCH_PROFILE=FILE also profiles (pyinstrument) the probe task's body for a DSQL and a URL target called
+in this process, PROFILE_RUNS times each, and writes the profile to FILE: where a probe's CPU goes.
 
 Everything runs on this machine: the sandbox (moto, the DSQL proxy, the API health route) and
 PostgreSQL compete with the worker for the same two cores, so the throughput is a lower bound of what a
@@ -82,6 +87,8 @@ def main(out: str) -> None:
         environment, cluster_ids = _prepare(config, DSQL_TARGETS + 1)
         worker = _start_worker(url)
         figures = [*overhead(environment), *throughput(environment, cluster_ids[1:], worker, sandbox)]
+        if os.environ.get("BENCH_PROFILE"):
+            _profile(environment, os.environ["BENCH_PROFILE"])
     finally:
         for process in (worker, sandbox):
             if process is not None:
@@ -308,6 +315,7 @@ def throughput(
     }
     rate = count / elapsed
     demand = len(ids) / INTERVAL_SECONDS
+    lags = _lags(ids, window_start, window_end)
     Target.objects.filter(pk__in=ids).update(paused=True)
     shares = ", ".join(f"{name} {100 * seconds / elapsed:.0f} %" for name, seconds in cpu.items())
     return [
@@ -322,6 +330,16 @@ def throughput(
             f"{shares}; both cores {100 * machine:.0f} % busy",
         ),
         Figure(
+            "probe_lag_p95_s",
+            round(http.percentile(lags, 0.95), 2) if lags else None,
+            "s",
+            f"how late each probe in the window came after its target's previous one plus the {INTERVAL_SECONDS} s "
+            f"interval, at saturation (demand {demand:.0f}/s); median {statistics.median(lags):.2f} s, max "
+            f"{max(lags):.1f} s over {len(lags)} probes"
+            if lags
+            else "",
+        ),
+        Figure(
             "worker_cpu_ms_per_probe",
             round(1000 * cpu["worker"] / count, 2) if count else None,
             "ms",
@@ -331,6 +349,49 @@ def throughput(
             else "",
         ),
     ]
+
+
+def _lags(ids: list[int], start, end) -> list[float]:
+    from dashboard.models import ProbeResult
+
+    rows = (
+        ProbeResult.objects.filter(target_id__in=ids, at__lt=end)
+        .filter(at__gte=start - timedelta(seconds=4 * INTERVAL_SECONDS))
+        .order_by("target_id", "at")
+        .values_list("target_id", "at")
+    )
+    lags, previous = [], {}
+    for target_id, at in rows:
+        before = previous.get(target_id)
+        if before is not None and at >= start:
+            lags.append(max(0.0, (at - before).total_seconds() - INTERVAL_SECONDS))
+        previous[target_id] = at
+    return lags
+
+
+PROFILE_RUNS = 100
+
+
+def _profile(environment, path: str) -> None:
+    from pyinstrument import Profiler
+
+    from dashboard.models import ProbeKind, Target
+    from tasks.probes import run_probe
+
+    targets = [
+        Target.objects.filter(environment=environment, kind=kind, managed=False).first()
+        for kind in (ProbeKind.DSQL, ProbeKind.API_HEALTH)
+    ]
+    Target.objects.filter(pk__in=[t.pk for t in targets]).update(paused=False)
+    for target in targets:
+        run_probe.run(target.pk)  # clients made
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in range(PROFILE_RUNS):
+        for target in targets:
+            run_probe.run(target.pk)
+    profiler.stop()
+    Path(path).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
 # --- the worker -----------------------------------------------------------------------------------------

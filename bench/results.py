@@ -19,6 +19,14 @@ GOALS: dict[str, tuple[str, float]] = {
     "probe_overhead_ratio": ("<=", 1.10),
     "probes_per_second": (">=", 50),
     "live_poll_p95_ms_50_clients": ("<=", 50),
+    # Issue #18: the minute job's own cost, the live poll with it running, cold and warm target pages.
+    "minute_job_ms_1000_targets": ("<=", 1500),
+    "minute_job_ms_2000_targets": ("<=", 3000),
+    "live_poll_full_resend_share": ("<=", 1),
+    "detail_ms_24h_cold": ("<=", 80),
+    "detail_ms_24h_warm": ("<=", 50),
+    "detail_ms_1y_cold": ("<=", 100),
+    "detail_ms_1y_warm": ("<=", 50),
     "storage_bytes_per_target_year": ("<=", 10 * MB),
     # Issue #6: generating a report from the same synthetic history.
     "report_ms_30d_20_targets": ("<=", 1000),

@@ -35,7 +35,7 @@ import psycopg
 
 from bench import http
 
-SEED_VERSION = 2  # 2: rollups carry their own p50/p95/p99
+SEED_VERSION = 3  # 2: rollups carry their own p50/p95/p99; 3: bench-30d, the minute job's second 1,000 targets
 MAX_AGE = timedelta(hours=float(os.environ.get("BENCH_SEED_MAX_AGE_HOURS", "24")))
 YEAR = timedelta(days=365)
 RAW_SPAN = timedelta(hours=48)
@@ -43,6 +43,13 @@ MINUTE_SPAN = timedelta(days=8)
 # The rollup job calls a minute complete 150 s after it ended (LATE_RESULT_GRACE).
 MINUTES_SETTLED = timedelta(minutes=3)
 REPORT_TARGETS = 20
+# bench-30d: another 1,000 targets for the minute job's 2,000-target figure. The job reads at most 30 days
+# back (the 30 d uptime), raw results only after the minute cursor and minute rollups only at the edges of
+# its windows, so these targets get 31 days of hour and day rollups but raw results for the last 2 hours
+# and minute rollups for the last 26 (the 24 h window's edge): a fraction of the seed's cost.
+SHORT_SPAN = timedelta(days=31)
+SHORT_RAW_HOURS = 2
+SHORT_MINUTE_HOURS = 26
 VARIANTS = 64
 SAMPLE_FAILURE_RATE = 0.001
 
@@ -62,7 +69,7 @@ ERROR = 'connection to server at "127.0.0.1", port 5432 failed: timeout expired'
 
 @dataclass(frozen=True)
 class SeedSize:
-    targets: int  # in bench-1y, and again in bench-1d
+    targets: int  # in bench-1y, and again in bench-1d and bench-30d
     report_targets: int = REPORT_TARGETS
 
 
@@ -129,7 +136,12 @@ def seed(url: str, size: SeedSize) -> None:
     user.set_password(http.PASSWORD)
     user.save()
     environments = {}
-    for slug, name in (("bench-1y", "Bench, a year"), ("bench-1d", "Bench, a day"), ("bench-report", "Bench report")):
+    for slug, name in (
+        ("bench-1y", "Bench, a year"),
+        ("bench-1d", "Bench, a day"),
+        ("bench-report", "Bench report"),
+        ("bench-30d", "Bench, 31 days (minute job)"),
+    ):
         environments[slug], _ = Environment.objects.get_or_create(
             slug=slug,
             defaults=dict(name=name, region="us-east-1", account_id="123456789012", cloudformation_stacks=[]),
@@ -144,7 +156,8 @@ def seed(url: str, size: SeedSize) -> None:
             (environments["bench-1y"].pk, size.targets, YEAR),
             (environments["bench-1d"].pk, size.targets, timedelta(days=1)),
             (environments["bench-report"].pk, size.report_targets, YEAR),
-        ]
+        ],
+        short=(environments["bench-30d"].pk, size.targets, SHORT_SPAN),
     )
     for step, seconds in timings:
         print(f"seed: {step:40} {seconds:7.1f} s", flush=True)
@@ -197,9 +210,12 @@ class _Loader:
                 future.result()
         self.timings.append((label, time.monotonic() - started))
 
-    def run(self, groups: list[tuple[int, int, timedelta]]) -> list[tuple[str, float]]:
+    def run(
+        self, groups: list[tuple[int, int, timedelta]], short: tuple[int, int, timedelta]
+    ) -> list[tuple[str, float]]:
         t = self.tables
-        self.step("targets and their latency profiles", self._targets_sql(groups), {"anchor": self.anchor})
+        self.short_environment = short[0]
+        self.step("targets and their latency profiles", self._targets_sql([*groups, short]), {"anchor": self.anchor})
         self.step("histogram patterns", self._patterns_sql())
         self.step("incidents", self._incidents_sql(), {"anchor": self.anchor})
         saved = self._drop_indexes([t["result"], t["rollup"]])
@@ -245,7 +261,10 @@ class _Loader:
         ORDER BY g.environment_id, g.n;
         CREATE TABLE bench_profile AS
         SELECT t.id AS target_id, k.kind_no * {len(SPEED_FACTORS)} + mod(t.id, {len(SPEED_FACTORS)}) AS profile,
-            g.hours
+            g.hours,
+            CASE WHEN t.environment_id = {self.short_environment} THEN {SHORT_RAW_HOURS} ELSE g.hours END AS raw_hours,
+            CASE WHEN t.environment_id = {self.short_environment} THEN {SHORT_MINUTE_HOURS} ELSE g.hours END
+                AS minute_hours
         FROM {t} t JOIN bench_kind k USING (kind)
         JOIN (SELECT id, extract(epoch FROM %(anchor)s - created_at)::int / 3600 AS hours FROM {t}) g USING (id);
         DROP TABLE bench_kind;
@@ -372,7 +391,7 @@ class _Loader:
             FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - interval '30 seconds',
                 interval '30 seconds') AS s(at)
             CROSS JOIN bench_profile p JOIN bench_median m USING (profile)
-            WHERE s.at >= %(anchor)s - p.hours * interval '1 hour'
+            WHERE s.at >= %(anchor)s - p.raw_hours * interval '1 hour'
             OFFSET 0
         ) p
         """
@@ -392,6 +411,7 @@ class _Loader:
                 = mod(abs(hashint8(p.target_id * 1000003 + extract(epoch FROM b.bucket)::bigint)), {VARIANTS})
         WHERE b.bucket >= date_trunc(CASE %(resolution)s WHEN 86400 THEN 'day' WHEN 3600 THEN 'hour'
             ELSE 'minute' END, %(anchor)s - p.hours * interval '1 hour')
+            AND (%(resolution)s <> 60 OR b.bucket >= %(anchor)s - p.minute_hours * interval '1 hour')
         """
 
     def _drop_indexes(self, tables: list[str]) -> dict[str, str]:
