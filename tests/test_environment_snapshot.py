@@ -139,11 +139,12 @@ def test_fifty_concurrent_viewers_read_aws_once_and_then_by_time(
     assert all(b"shared by everyone viewing this page" in r.content for r in responses)
 
     # Then by time: one read per MAX_AGE however many poll in it.
-    monkeypatch.setattr(snapshot, "MAX_AGE", 2)
-    for _ in range(3):
-        threading.Event().wait(2.1)
+    # (3 s: twenty concurrent polls answer well within it, even on a busy machine.)
+    monkeypatch.setattr(snapshot, "MAX_AGE", 3)
+    for _ in range(2):
+        time.sleep(3.1)
         viewers_poll(20)
-    assert counting_moto.calls == 4 * one_read
+    assert counting_moto.calls == 3 * one_read
 
 
 def test_polls_within_the_snapshots_age_read_nothing_and_show_its_age(
