@@ -79,10 +79,13 @@ def describe(samples: list[Sample]) -> dict:
     dsql = [s.dsql_ms for s in answered if s.ok and s.dsql_ms is not None]
     inits = [s.init_ms for s in samples if s.init_ms is not None]
     errors = sum(1 for s in answered if not s.ok)
+    # Served but not healthy: before the repoint, the route's "degraded: no DSQL yet" (its normal answer then).
+    degraded = sum(1 for s in answered if s.served and not s.ok)
     figures: dict = {
         "samples": len(samples),
         "answered": len(answered),
         "errors": errors,
+        "degraded": degraded,
         "error_rate": round(errors / len(answered), 5) if answered else None,
         "cold_starts": len(inits),
         "cold_start_share": round(len(inits) / len(samples), 5) if samples else None,

@@ -149,7 +149,8 @@ def _change_sets(steps: list[dict]) -> list[str]:
 BAKE_KEYS = ("verdict", "criteria")
 BAKE_FIGURES = (
     ("answered", "answered probes"),
-    ("errors", "errors"),
+    ("errors", "failed probes"),
+    ("degraded", "of which served, degraded"),
     ("api_ms_p50", "API p50 ms"),
     ("api_ms_p95", "API p95 ms"),
     ("api_ms_p99", "API p99 ms"),
