@@ -36,6 +36,12 @@ BEAT_SCHEDULE = {
         "schedule": HISTORY_ROLLUP_INTERVAL,
         "options": {"expire_seconds": int(HISTORY_ROLLUP_INTERVAL.total_seconds())},
     },
+    # The API's Idempotency-Key records past their 24 h (dashboard/api/idempotency.py).
+    f"{MANAGED_PREFIX}prune idempotency keys": {
+        "task": "tasks.api.prune_idempotency_keys",
+        "schedule": HISTORY_PRUNE_INTERVAL,
+        "options": {"expire_seconds": int(HISTORY_PRUNE_INTERVAL.total_seconds())},
+    },
     f"{MANAGED_PREFIX}prune probe history": {
         "task": "tasks.history.prune_history",
         "schedule": HISTORY_PRUNE_INTERVAL,

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja.responses import Response
 
 from dashboard.api.errors import ApiError, error_response, to_response
 from dashboard.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# How long a key is remembered: a pipeline retries within minutes; Stripe's API, whose header this follows,
+# keeps keys 24 hours (docs.stripe.com/api/idempotent_requests). The hourly job deletes older records.
+RETENTION = timedelta(hours=24)
 MAX_KEY = IdempotencyRecord._meta.get_field("key").max_length
 
 
@@ -86,3 +91,10 @@ def _replay(request: HttpRequest, key: str, asked: str) -> HttpResponse:
     response = HttpResponse(bytes(record.body), status=record.status_code, content_type=record.content_type)
     response["Idempotent-Replayed"] = "true"
     return response
+
+
+def idempotency_prune(now: datetime | None = None) -> int:
+    """Forget keys older than RETENTION; returns how many records went."""
+    cutoff = (now or timezone.now()) - RETENTION
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

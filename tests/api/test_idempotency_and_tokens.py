@@ -179,3 +179,17 @@ def test_a_user_revokes_only_their_own_tokens(client, operator, viewer):
 
 def test_the_token_page_needs_a_login(client):
     assert client.get("/account/tokens/").status_code == 302
+
+
+def test_keys_are_forgotten_after_a_day_by_the_hourly_job(as_operator, migration):
+    from dashboard.api.idempotency import RETENTION
+    from tasks.api import prune_idempotency_keys
+    from tasks.schedule import BEAT_SCHEDULE
+
+    url = f"/api/v1/migrations/{migration.pk}/abandon"
+    as_operator.post(url, {"reason": "old"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="old-key")
+    as_operator.post(url, {"reason": "new"}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="new-key")
+    IdempotencyRecord.objects.filter(key="old-key").update(created_at=timezone.now() - RETENTION - timedelta(minutes=1))
+    assert prune_idempotency_keys() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new-key"]
+    assert any(entry["task"] == "tasks.api.prune_idempotency_keys" for entry in BEAT_SCHEDULE.values())
