@@ -6,8 +6,10 @@ rollup job keeps), a chart reads one rollup per bucket of the range's resolution
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Aggregate, BigIntegerField, CharField, Count, F, FloatField, Func, Q
 from django.db.models.functions import Coalesce
 
@@ -165,11 +167,18 @@ def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetim
     # chart needs. Later ones may still merge raw results, so they come with their histograms.
     boundary = max(first, floor_time(folded_until, spec.step)) if folded_until else first
     rollups = Rollup.objects.filter(target_id=target.pk, resolution=spec.resolution).order_by("bucket")
-    settled = rollups.filter(bucket__gte=first, bucket__lt=boundary).values_list(
-        _BUCKET_EPOCH, "count", "ok_count", "latency_count", "latency_sum", "phase_sums", "p50_ms", "p95_ms", "p99_ms"
-    )
-    for at, *values in settled:
-        buckets.setdefault(at, Bucket()).add_settled(*values)
+    # A plain cursor: a 24 h chart reads 1,440 rows, and the ORM's per-row conversions (the phase sums'
+    # JSON field above all) cost as much as the query.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT EXTRACT(EPOCH FROM "bucket")::bigint, "count", "ok_count", "latency_count", "latency_sum",'
+            f' "phase_sums", "p50_ms", "p95_ms", "p99_ms" FROM "{Rollup._meta.db_table}"'
+            ' WHERE "target_id" = %s AND "resolution" = %s AND "bucket" >= %s AND "bucket" < %s ORDER BY "bucket"',
+            [target.pk, spec.resolution, first, boundary],
+        )
+        for at, count, ok, latency_count, latency_sum, phases, *quantiles in cursor.fetchall():
+            phases = json.loads(phases) if isinstance(phases, str) else phases
+            buckets.setdefault(at, Bucket()).add_settled(count, ok, latency_count, latency_sum, phases, *quantiles)
     filling = rollups.filter(bucket__gte=boundary, bucket__lt=now + spec.step).values_list(
         _BUCKET_EPOCH, *ROLLUP_FIELDS[1:]
     )
