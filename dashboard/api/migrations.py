@@ -7,6 +7,7 @@ confirmations, approvals) are the service's, whoever asks."""
 # globals of the idempotency wrapper, where these modules' names are not.
 
 import json
+from dataclasses import asdict
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +24,7 @@ from dashboard.api.schemas import (
     ApprovalIn,
     ApprovalOut,
     AttemptOut,
+    ChangeSetOut,
     MigrationOut,
     MigrationPage,
     ReasonIn,
@@ -32,7 +34,8 @@ from dashboard.api.schemas import (
     migration_summary_out,
 )
 from dashboard.models import Approval, Attempt, MigrationRun
-from dashboard.runbook import service, step_definition
+from dashboard.runbook import queries, service, step_definition
+from dashboard.runbook.change_set_view import page_rows
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
 from dashboard.runbook.forms import ActionForm
 
@@ -120,6 +123,32 @@ def migration_export(
         extension = "md"
     response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
     return response
+
+
+@router.get(
+    "/migrations/{int:migration_id}/change-sets",
+    response=responses({200: list[ChangeSetOut]}),
+    operation_id="migration_change_sets",
+)
+def migration_change_sets(request: HttpRequest, migration_id: int):
+    """Each review step's change set with its resource changes and blockers, as the migration page's diffs."""
+    migration = lookups.migration(request, migration_id)
+    rows = queries.migration_page(migration, request.user)["rows"]
+    views = [review for _row, review, _deploys in page_rows(rows) if review is not None]
+    return [
+        {
+            "review_step": view.key,
+            "attempt": view.attempt.pk if view.attempt else None,
+            "stack": view.stack,
+            "change_set": view.change_set,
+            "empty": view.empty,
+            "failed": view.failed,
+            "blockers": view.blockers,
+            "overridden": view.overridden,
+            "changes": [asdict(change) for change in view.rows],
+        }
+        for view in views
+    ]
 
 
 # --- steps ---------------------------------------------------------------------------------------------------

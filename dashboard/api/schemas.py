@@ -284,6 +284,32 @@ def log_line_out(line: AttemptLog) -> dict:
     return {"seq": line.pk, "at": line.at, "level": line.level, "message": line.message}
 
 
+class ResourceChangeOut(Schema):
+    action: str
+    logical_id: str
+    type: str
+    physical_id: str
+    replacement: str
+    policy_action: str
+    scope: str
+    details: list[dict[str, Any]]
+    details_more: int
+
+
+class ChangeSetOut(Schema):
+    """A review step's change set as the page's diff shows it."""
+
+    review_step: str
+    attempt: int | None
+    stack: str
+    change_set: str
+    empty: bool
+    failed: bool  # from a failed review: not what the deploy step may execute
+    blockers: list[str]
+    overridden: dict[str, Any] | None
+    changes: list[ResourceChangeOut]
+
+
 # --- request bodies ---------------------------------------------------------------------------------------
 
 

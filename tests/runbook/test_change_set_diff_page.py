@@ -263,3 +263,16 @@ def test_the_attempt_page_shows_the_diff_and_not_the_previous_template(client, m
     outputs = html.split('id="outputs"', 1)[1]
     assert "since_event" in outputs and "change_set_id" in outputs
     assert "logical_id" not in outputs  # the diff is the table above, not printed again
+
+
+def test_the_api_gives_the_same_diff_as_the_page(migration, operator, viewer):
+    from tests.api.conftest import api_client
+
+    failed_review(migration, operator, rows=5)
+    answer = api_client(viewer).get(f"/api/v1/migrations/{migration.pk}/change-sets")
+    assert answer.status_code == 200
+    (change_set,) = answer.json()
+    assert change_set["review_step"] == "review_add_dsql" and change_set["failed"] is True
+    assert change_set["stack"] == "DatabaseStack" and change_set["blockers"] == [BLOCKER]
+    assert len(change_set["changes"]) == 5
+    assert {"action", "logical_id", "replacement", "policy_action", "details"} <= set(change_set["changes"][0])
