@@ -22,6 +22,9 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+# A bad Host header and other requests Django refuses before any view: JSON under /api/.
+handler400 = "dashboard.api.errors.bad_request"
+
 # The sandbox is an optional part: its pages exist only where its app is installed (VELAOPS_SANDBOX).
 if apps.is_installed("infra.sandbox"):
     urlpatterns.append(path("sandbox/", include("infra.sandbox.urls")))

@@ -128,3 +128,13 @@ def to_response(request: HttpRequest, exc: Exception) -> HttpResponse:
 def install(api) -> None:
     for exc_class, handler in HANDLERS.items():
         api.add_exception_handler(exc_class, handler)
+
+
+def bad_request(request, exception):
+    """Django's own 400 (a Host header this server does not answer to, a malformed request), raised before any
+    view: the error shape under /api/ (a client reads JSON), Django's page elsewhere (velaops/urls.py)."""
+    from django.views import defaults
+
+    if request.path.startswith("/api/"):
+        return error_response(400, "bad_request", "The request is malformed (its Host header, or its form).")
+    return defaults.bad_request(request, exception)

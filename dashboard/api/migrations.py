@@ -34,7 +34,7 @@ from dashboard.api.schemas import (
     migration_summary_out,
 )
 from dashboard.models import Approval, Attempt, MigrationRun
-from dashboard.runbook import queries, service, step_definition
+from dashboard.runbook import actions, queries, service, step_definition
 from dashboard.runbook.change_set_view import page_rows
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
 from dashboard.runbook.forms import ActionForm
@@ -161,10 +161,7 @@ def _step_action(request: HttpRequest, migration_id: int, key: str, action: str,
     migration = lookups.migration(request, migration_id)
     step = lookups.step(migration, key)
     definition = step_definition(step.key)
-    gate_call = action == Attempt.Action.OVERRIDE or (
-        action == Attempt.Action.SKIP and definition is not None and definition.is_gate
-    )
-    if not gate_call:
+    if not actions.is_gate_call(definition, action):
         require_operator(request, migration.environment, event=event, migration=migration)
     elif not (roles.can_operate(request.user) or roles.can_approve(request.user)):
         refuse(request, migration.environment, event, "You need the operator or approver role.", migration=migration)

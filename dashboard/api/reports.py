@@ -18,12 +18,11 @@ from dashboard.api.idempotency import idempotent
 from dashboard.models import ReportRequest, ReportSchedule
 from dashboard.periods import zone
 from dashboard.reports import service
+from dashboard.reports.downloads import DOWNLOADS, report_file
 from dashboard.reports.forms import GenerateForm, ScheduleForm
-from dashboard.reports.render import render_document
 
 router = Router(tags=["reports"])
 
-DOWNLOADS = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
 LAST_DAYS = re.compile(r"^([1-9][0-9]{0,2})d$")  # "30d": the last 30 days up to now
 
 
@@ -214,16 +213,7 @@ def report_download(request: HttpRequest, report_id: int, format: str = Query("p
         raise ApiError(409, "not_ready", f"The report is {found.status}; try again when it is done.")
     report = found.report
     report.refresh_from_db()  # the deferred formats
-    if format == "pdf":
-        body: bytes | str = bytes(report.pdf)
-    elif format == "csv":
-        body = report.csv
-    else:
-        body = render_document(report.html, report.content)
-    response = HttpResponse(body, content_type=DOWNLOADS[format])
-    response["Content-Disposition"] = f'attachment; filename="{service.attachment_stem(report)}.{format}"'
-    response["X-Content-SHA256-Report"] = report.sha256
-    return response
+    return report_file(report, format)
 
 
 # --- schedules -------------------------------------------------------------------------------------------------

@@ -282,6 +282,14 @@ def _abandon_refusal(migration: MigrationRun, active: Attempt | None, can_operat
     return "An attempt is still active." if active else ""
 
 
+def is_gate_call(definition: StepDefinition | None, action: str) -> bool:
+    """A gate's verdict (skip it, accept its findings) is an approver's call; every other action an operator's:
+    who may ask at all (the pages and the API check it before the service decides)."""
+    return action == Attempt.Action.OVERRIDE or (
+        action == Attempt.Action.SKIP and definition is not None and definition.is_gate
+    )
+
+
 def cancel_offer(attempt: Attempt, user: AbstractBaseUser) -> Offer:
     """A queued attempt is cancelled at once, a running one asked to stop (the service's conditional updates
     decide which, since a worker claims a queued attempt without the lock)."""

@@ -105,7 +105,7 @@ def attempt_request(
             step = row.step
             _require(action != Attempt.Action.OVERRIDE, "Accepting findings is attempt_override's.")
             approval = _check_typed(row.offer(action), confirmation, reason)
-            number = (step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
+            number = _next_number(step)
             skip = action == Attempt.Action.SKIP
             now = timezone.now()
             attempt = Attempt.objects.create(
@@ -171,7 +171,7 @@ def attempt_override(*, step: Step, user: AbstractBaseUser, source_address: str 
         attempt = Attempt.objects.create(
             migration=locked,
             step=row.step,
-            number=(row.step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1,
+            number=_next_number(row.step),
             action=Attempt.Action.OVERRIDE,
             status=Attempt.Status.SUCCEEDED,
             requested_by=user,
@@ -223,7 +223,7 @@ def attempt_automatic_rollback(*, migration: MigrationRun, step_key: str, reason
     attempt = Attempt.objects.create(
         migration=migration,
         step=row.step,
-        number=(row.step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1,
+        number=_next_number(row.step),
         action=Attempt.Action.ROLLBACK,
         status=Attempt.Status.QUEUED,
         requested_by=user,
@@ -415,6 +415,10 @@ def lock_migration(migration: MigrationRun) -> MigrationRun:
         .select_related("environment")
         .get(pk=migration.pk)
     )
+
+
+def _next_number(step: Step) -> int:
+    return (step.attempts.aggregate(n=Max("number"))["n"] or 0) + 1
 
 
 def _require_offer(offer: Offer) -> None:

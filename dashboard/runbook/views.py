@@ -15,7 +15,7 @@ from dashboard import roles
 from dashboard.access import environment_for_operator, environment_for_viewer, refuse, require_operator
 from dashboard.models import Approval, Attempt, AttemptLog, MigrationRun, Step
 from dashboard.params import int_param
-from dashboard.runbook import queries, service, step_definition
+from dashboard.runbook import actions, queries, service, step_definition
 from dashboard.runbook.bake_view import bake_view
 from dashboard.runbook.change_set_view import change_set_view, page_rows, printed_outputs
 from dashboard.runbook.export import migration_as_json, migration_as_markdown
@@ -107,11 +107,7 @@ def step_action(request: HttpRequest, slug: str, pk: int, step_pk: int, action: 
     if action not in Attempt.Action.values:
         return HttpResponse(status=404)
     definition = step_definition(step.key)
-    # A gate's verdict (skip it, accept its findings) is an approver's call; everything else an operator's.
-    gate_call = action == Attempt.Action.OVERRIDE or (
-        action == Attempt.Action.SKIP and definition is not None and definition.is_gate
-    )
-    if not gate_call:
+    if not actions.is_gate_call(definition, action):
         require_operator(request, migration.environment, event=event, migration=migration)
     elif not (roles.can_operate(request.user) or roles.can_approve(request.user)):
         refuse(request, migration.environment, event, "You need the operator or approver role.", migration=migration)

@@ -89,3 +89,12 @@ def test_environment_detail_reads_the_pages_snapshot(as_viewer, environment):
     body = as_viewer.get("/api/v1/environments/staging").json()
     assert body["slug"] == "staging" and body["resources_read_at"] is not None
     assert all(r["exists"] is None for r in body["resources"]) or body["resources_error"]
+
+
+def test_a_host_django_refuses_gets_the_error_shape_under_the_api_only(as_viewer, client):
+    # What schemathesis found: Django refuses a bad Host header before any view (DisallowedHost, a 400).
+    answer = as_viewer.get("/api/v1/environments", HTTP_HOST=",$HlD[guY")
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/json"
+    assert answer.json()["error"]["code"] == "bad_request"
+    page = client.get("/login/", HTTP_HOST=",$HlD[guY")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")

@@ -11,7 +11,7 @@ from celery.contrib.testing.worker import start_worker
 
 from dashboard.health_route import fetch_health
 from dashboard.models import Attempt, AuditEvent, ProbeKind
-from dashboard.runbook import service
+from dashboard.runbook import DIRECT, service
 from tests.runbook.conftest import step
 from tests.runbook.test_full_migration import aws
 from tests.runbook.test_worker import wait_finished
@@ -20,17 +20,9 @@ from velaops.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE_BASELINE = (
-    "preflight_stacks",
-    "preflight_aurora_empty",
-    "baseline_dynamodb",
-    "snapshot_aurora",
-    "provision_dsql",
-    "verify_dsql",
-    "apply_schema",
-    "database_role",
-    "readiness",
-)
+# The direct runbook's steps before the baseline.
+KEYS = [d.key for d in DIRECT.steps]
+BEFORE_BASELINE = tuple(KEYS[: KEYS.index("baseline_api")])
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +48,19 @@ def repointed(worker, fresh_direct_sandbox_environment, operator, sandbox):
         attempt = act(migration, key, operator)
         assert attempt.status == "succeeded", (key, attempt.error)
     return environment, migration
+
+
+def start_a_long_bake(environment, migration, operator):
+    """A two-minute bake, returned once the worker runs it: long enough for an operator to end it early."""
+    environment.bake_criteria = {**QUICK_BAKE, "bake_window_seconds": 120}
+    environment.save(update_fields=["bake_criteria"])
+    attempt = service.attempt_request(
+        step=step(migration, "bake_repoint"), action="run", user=operator, source_address="127.0.0.1"
+    )
+    deadline = time.monotonic() + 30
+    while Attempt.objects.get(pk=attempt.pk).status != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return attempt
 
 
 def test_a_clean_bake_passes_with_its_figures(repointed, operator):
@@ -136,14 +141,7 @@ def test_too_little_history_refuses_the_baseline(worker, fresh_direct_sandbox_en
 
 def test_an_operator_ends_a_bake_early(repointed, operator):
     environment, migration = repointed
-    environment.bake_criteria = {**QUICK_BAKE, "bake_window_seconds": 120}
-    environment.save(update_fields=["bake_criteria"])
-    attempt = service.attempt_request(
-        step=step(migration, "bake_repoint"), action="run", user=operator, source_address="127.0.0.1"
-    )
-    deadline = time.monotonic() + 30
-    while Attempt.objects.get(pk=attempt.pk).status != "running" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    attempt = start_a_long_bake(environment, migration, operator)
     with pytest.raises(service.ActionRefused, match="Say why"):
         service.bake_stop(attempt=attempt, user=operator, source_address=None, outcome="pass", reason=" ")
     service.bake_stop(attempt=attempt, user=operator, source_address=None, outcome="pass", reason="looks fine")
@@ -180,14 +178,7 @@ def test_the_migration_page_shows_the_bake_and_its_verdict(repointed, operator, 
 
 def test_ending_a_bake_early_by_http_needs_an_operator_and_a_post(repointed, operator, viewer, client):
     environment, migration = repointed
-    environment.bake_criteria = {**QUICK_BAKE, "bake_window_seconds": 120}
-    environment.save(update_fields=["bake_criteria"])
-    attempt = service.attempt_request(
-        step=step(migration, "bake_repoint"), action="run", user=operator, source_address="127.0.0.1"
-    )
-    deadline = time.monotonic() + 30
-    while Attempt.objects.get(pk=attempt.pk).status != "running" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    attempt = start_a_long_bake(environment, migration, operator)
     url = f"{migration.get_absolute_url()}attempts/{attempt.pk}/bake-stop"
     client.force_login(viewer)
     assert client.post(url, {"outcome": "fail", "reason": "no"}).status_code == 403
