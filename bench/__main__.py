@@ -38,7 +38,7 @@ SECTIONS = {
     "migration": ("bench.migration_pages", "velaops_bench"),
     "environment": ("bench.environment_page", "velaops_bench"),
     "history": ("bench.health_history", None),  # its database depends on --quick
-    "probes": ("bench.probes", "velaops_bench"),
+    "probes": ("bench.probes", "velaops_bench_probes"),
 }
 
 

@@ -16,9 +16,10 @@ in this process, PROFILE_RUNS times each, and writes the profile to FILE: where 
 
 Everything runs on this machine: the sandbox (moto, the DSQL proxy, the API health route) and
 PostgreSQL compete with the worker for the same two cores, so the throughput is a lower bound of what a
-worker host with the sandbox elsewhere would do. The sandbox's databases are velaops_bench_aurora and
-velaops_bench_dsql (dropped at the end); Celery uses its own Redis key prefix, so no other worker on the
-same Redis takes these probes. Run as `python -m bench.probes OUT.json` by `python -m bench`.
+worker host with the sandbox elsewhere would do. Its database is velaops_bench_probes (made afresh), the
+sandbox's velaops_bench_aurora and velaops_bench_dsql (dropped at the end); Celery uses its own Redis key
+prefix, so no other worker on the same Redis takes these probes. Run as `python -m bench.probes OUT.json`
+by `python -m bench`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ WARMUP_SECONDS = 10 if QUICK else 15
 WINDOW_SECONDS = 20 if QUICK else 45
 WORKER_CONCURRENCY = 32  # infra/Procfile.dev
 REDIS_PREFIX = f"velaops-bench-{os.getpid()}:"
-DATABASE = "velaops_bench"
+# Its own database, made afresh each run: the other sections' leave environments behind in velaops_bench
+# (the environment page's is named "Sandbox" too, which this section's sandbox seed then cannot create).
+DATABASE = "velaops_bench_probes"
 
 
 def main(out: str) -> None:
@@ -58,8 +61,8 @@ def main(out: str) -> None:
     # The sandbox's moto takes any credentials and its DSQL endpoint checks tokens signed with these.
     if not (os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")):
         os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "sandbox"
-    if not http.database_exists(DATABASE):
-        http.migrate(url)
+    http.drop_database(DATABASE)
+    http.migrate(url)
 
     import django
 
@@ -124,6 +127,7 @@ def _prepare(config, clusters: int):
 
     from dashboard.dsql import cluster_endpoint
     from dashboard.models import Environment, Target
+    from infra.sandbox import iam_principals, seed
 
     environment = Environment.objects.get(slug=config.environment_slug)
 
@@ -149,6 +153,27 @@ def _prepare(config, clusters: int):
     variables = lam.get_function_configuration(FunctionName="vela-api")["Environment"]["Variables"]
     variables["DSQL_ENDPOINT"] = cluster_endpoint(ids[0], config.region)
     lam.update_function_configuration(FunctionName="vela-api", Environment={"Variables": variables})
+    # What AWS needs for the health route's own DSQL login (the sandbox checks both, as AWS would): a network
+    # path from the Lambda to the clusters (r1's DSQL interface endpoint) and its role's grant to log in.
+    seed.ensure_dsql_endpoint(config)
+    iam = boto3.client(
+        "iam",
+        region_name=config.region,
+        endpoint_url=config.moto_url,
+        aws_access_key_id=iam_principals.ADMIN_ACCESS_KEY_ID,
+        aws_secret_access_key=iam_principals.ADMIN_SECRET_ACCESS_KEY,
+    )
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["dsql:DbConnect", "dsql:DbConnectAdmin"],
+                "Resource": f"arn:aws:dsql:{config.region}:{config.account_id}:cluster/*",
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName="vela-api-role", PolicyName="bench-dsql-grant", PolicyDocument=json.dumps(grant))
     environment.dsql_cluster_identifier = ids[0]
     environment.save()  # creates the managed DSQL target
     # Nothing but what a figure asks for is probed.
@@ -369,7 +394,7 @@ def _lags(ids: list[int], start, end) -> list[float]:
     return lags
 
 
-PROFILE_RUNS = 100
+PROFILE_RUNS = 50
 
 
 def _profile(environment, path: str) -> None:
