@@ -50,8 +50,10 @@ def attempt(request: HttpRequest, pk: int) -> Attempt:
 
 
 def page(queryset, limit: int, offset: int) -> tuple[list, int]:
-    """One page of `queryset` and the total count (limit/offset, as the list operations document)."""
-    return list(queryset[offset : offset + limit]), queryset.count()
+    """One page of `queryset` and the total count (limit/offset, as the list operations document). An offset
+    past the end is an empty page, however large (PostgreSQL's OFFSET takes a bigint: schemathesis sent more)."""
+    count = queryset.count()
+    return (list(queryset[offset : offset + limit]) if offset < count else []), count
 
 
 def validated(form):
