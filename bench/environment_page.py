@@ -20,20 +20,18 @@ The sandbox (bench/sandbox_process.py) runs in a process of its own, on free por
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
 from bench import http as bench_http
+from bench import sandbox_process
 from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -109,24 +107,12 @@ def main(out: str) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
 
     from infra.sandbox import aurora_db, dsql_proxy
-    from infra.sandbox.config import SandboxConfig
 
-    config = replace(
-        SandboxConfig.from_env(settings.DATABASES["default"]),
-        moto_port=bench_http.free_port(),
-        dsql_port=bench_http.free_port(),
-        health_port=bench_http.free_port(),
-        control_port=bench_http.free_port(),
-        aurora_database="velaops_bench_env_aurora",
-        dsql_database="velaops_bench_env_dsql",
-        dsql_creating_seconds=1,
-        environment_slug="bench-env-sandbox",
-    )
+    config = sandbox_process.bench_config("bench-env")
     _bench_user()
-    sandbox = _start_sandbox(url, config)
+    sandbox = sandbox_process.start(url, config, REDIS_PREFIX)
     proxies: list[CountingProxy] = []
     try:
         environment = _with_cluster(config)
@@ -155,22 +141,6 @@ def _bench_user() -> None:
     )
     user.set_password(bench_http.PASSWORD)
     user.save()
-
-
-def _start_sandbox(url: str, config) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.sandbox_process", json.dumps(asdict(config))],
-        cwd=bench_http.ROOT,
-        env=bench_http.app_environ(url, REDIS_KEY_PREFIX=REDIS_PREFIX),
-        stdout=subprocess.PIPE,
-        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
-        text=True,
-    )
-    for line in process.stdout:
-        if "sandbox: ready" in line:
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # never a full pipe
-            return process
-    raise RuntimeError(f"the sandbox exited with {process.wait()}; BENCH_VERBOSE=1 shows why")
 
 
 def _with_cluster(config):

@@ -34,11 +34,10 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 
-from bench import http
+from bench import http, sandbox_process
 from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -67,23 +66,11 @@ def main(out: str) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
 
     from infra.sandbox import aurora_db, dsql_proxy
-    from infra.sandbox.config import SandboxConfig
 
-    config = replace(
-        SandboxConfig.from_env(settings.DATABASES["default"]),
-        moto_port=http.free_port(),
-        dsql_port=http.free_port(),
-        health_port=http.free_port(),
-        control_port=http.free_port(),
-        aurora_database="velaops_bench_aurora",
-        dsql_database="velaops_bench_dsql",
-        dsql_creating_seconds=1,
-        environment_slug="bench-sandbox",
-    )
-    sandbox = _start_sandbox(url, config)
+    config = sandbox_process.bench_config("bench")
+    sandbox = sandbox_process.start(url, config, REDIS_PREFIX)
     worker = None
     try:
         # One cluster for the environment's own target (the overhead figure), the others for the throughput.
@@ -100,24 +87,6 @@ def main(out: str) -> None:
         dsql_proxy.drop_database(config)
         _clear_redis()
     write_figures(out, figures)
-
-
-def _start_sandbox(url: str, config) -> subprocess.Popen:
-    """bench/sandbox_process.py with this config; returns once it serves."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.sandbox_process", json.dumps(asdict(config))],
-        cwd=http.ROOT,
-        env=http.app_environ(url, REDIS_KEY_PREFIX=REDIS_PREFIX),
-        stdout=subprocess.PIPE,
-        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
-        text=True,
-    )
-    for line in process.stdout:
-        if "sandbox: ready" in line:
-            # Keep reading what it prints, so that a full pipe never blocks it.
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process
-    raise RuntimeError(f"the sandbox exited with {process.wait()}; BENCH_VERBOSE=1 shows why")
 
 
 def _prepare(config, clusters: int):
