@@ -134,7 +134,7 @@ def _enough_samples(bake: list[Sample], answered: list[Sample], criteria: dict) 
 
 
 def _api_latency(baseline: list[Sample], answered: list[Sample], ratio_max: float, alpha: float) -> Check:
-    before = statistics.thin([s.api_ms for s in baseline if s.answered and s.timed], BASELINE_SAMPLE_LIMIT)
+    before = statistics.thin([s.api_ms for s in baseline if s.timed], BASELINE_SAMPLE_LIMIT)
     after = [s.api_ms for s in answered if s.timed]
     if len(before) < 2 or len(after) < 2:
         return Check("api_latency", INCONCLUSIVE, "too few successful probes to compare the API's latency")

@@ -88,8 +88,9 @@ class BakeChange(StepDefinition):
         target = Target.objects.select_related("environment").filter(pk=baseline["target"]["id"]).first()
         if target is None:
             raise StepFailed("The baseline's API health target is gone.")
+        window_of = baseline["window"]
         history = samples.samples_between(
-            target, _parse(baseline["window"]["start"]), _parse(baseline["window"]["end"])
+            target, datetime.fromisoformat(window_of["start"]), datetime.fromisoformat(window_of["end"])
         )
         judged = self.judged_key(ctx)
         started = timezone.now()
@@ -166,10 +167,6 @@ class BakeChange(StepDefinition):
             f"{bake_figures['dsql_ms_p95']} ms, {bake_figures['errors']} errors; so far {running.outcome}",
             data={"bake": {"phase": "running", "outcome": running.outcome, "reason": running.reason}},
         )
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 BASELINE = BaselineApi(
