@@ -8,9 +8,14 @@ at 1,000 rows costs more than the rest of the row); the markup is in templates/m
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from functools import cache
 
+from django.core.cache import cache as shared_cache
+from django.template.loader import get_template
 from django.urls import reverse
+from django.utils.safestring import SafeString
 
 from dashboard import formatting as fmt
 from dashboard.models import Attempt, Environment, Incident, ProbeKind, TargetStatus
@@ -26,6 +31,9 @@ KIND_LABELS = dict(ProbeKind.choices)
 KIND_ORDER = {kind: position for position, kind in enumerate(ProbeKind.values)}
 # The live poll answers this when a target was added or removed: rows cannot be patched in.
 RELOAD = "reload"
+ROW_TEMPLATE = "monitoring/health_overview.html#target-row"
+# A rendered row is kept while a viewer's poll may still ask for it: polls come every 5 s.
+ROW_CACHE_SECONDS = 300
 
 # --- the overview -------------------------------------------------------------------------------------
 
@@ -35,7 +43,8 @@ def overview(environment: Environment, sort: str | None, now: datetime) -> dict:
     targets = selectors.overview_targets(environment)
     incidents = selectors.open_incidents(environment)
     prefix = _target_url_prefix(environment)
-    rows = _sort_rows([_overview_row(t, incidents.get(t["id"]), prefix, now) for t in targets], sort)
+    rows = _sort_rows([_sort_fields(t) for t in targets], sort)
+    _add_html(rows, environment, incidents, prefix, now, oob=False)
     return {
         "environment": environment,
         "rows": rows,
@@ -64,9 +73,11 @@ def overview_changes(
         return RELOAD
     incidents = selectors.open_incidents(environment)
     prefix = _target_url_prefix(environment)
+    rows = [_sort_fields(t) for t in changed]
+    _add_html(rows, environment, incidents, prefix, now, oob=True)
     context = {
         "environment": environment,
-        "rows": [_overview_row(t, incidents.get(t["id"]), prefix, now) for t in changed],
+        "rows": rows,
         "counts": counts,
         "total": sum(counts.values()),
         "since": max(selectors.micros(since), *(t["changed"] for t in changed)),
@@ -100,6 +111,54 @@ def summary_shown(uptimes: tuple[float | None, ...], p95_ms: float | None, spark
         top, levels = drawn
         drawn = (top, tuple(levels[:-1]), levels[-1] is None) if levels else drawn
     return (*(tuple(_uptime_cell(ratio).values()) for ratio in uptimes), fmt.latency_ms(p95_ms), drawn)
+
+
+def _sort_fields(target: dict) -> dict:
+    """What sorting and grouping read of a row; the row's markup comes from _add_html."""
+    label = target["label"]
+    return {
+        "pk": str(target["id"]),
+        "name": label or target["name"],
+        "kind": target["kind"],
+        "kind_label": KIND_LABELS.get(target["kind"], target["kind"]),
+        "status": selectors.shown_status(target),
+        "group": None,
+        "target": target,
+    }
+
+
+@cache
+def _row_template_version() -> str:
+    # Part of the cache key, so that a deploy that changes the row's markup never serves the old one.
+    return hashlib.sha256(get_template(ROW_TEMPLATE).template.source.encode()).hexdigest()[:12]
+
+
+def _add_html(
+    rows: list[dict], environment: Environment, incidents: dict[int, Incident], prefix: str, now: datetime, *, oob: bool
+) -> None:
+    """Each row's markup, rendered once per change of what it shows for every viewer and poll.
+
+    A target's `changed` stamp moves whenever its row would show something else (a probe's result, a
+    pause, the summary job's figures as displayed), so (target, stamp) names the markup; the overview
+    and its live polls (which differ by the out-of-band swap attribute) are cached apart. The in-progress
+    hour's sparkline point is the one exception, as in summary_shown: it stays as first drawn until the
+    row's next stamp. Rows with an open incident read the clock ("since", how long): rendered each time."""
+    template = get_template(ROW_TEMPLATE)
+    variant = f"overview-row:{_row_template_version()}:{int(oob)}:{environment.slug}:"
+    keys = {row["pk"]: f"{variant}{row['pk']}:{row['target']['changed']}" for row in rows}
+    cached = shared_cache.get_many([keys[row["pk"]] for row in rows if int(row["pk"]) not in incidents])
+    fresh = {}
+    for row in rows:
+        html = cached.get(keys[row["pk"]])
+        if html is None:
+            incident = incidents.get(int(row["pk"]))
+            html = template.render({"r": _overview_row(row["target"], incident, prefix, now), "oob": oob})
+            if incident is None:
+                fresh[keys[row["pk"]]] = str(html)
+        row["html"] = SafeString(html)
+        del row["target"]
+    if fresh:
+        shared_cache.set_many(fresh, ROW_CACHE_SECONDS)
 
 
 def _overview_row(target: dict, incident: Incident | None, url_prefix: str, now: datetime) -> dict:
