@@ -155,18 +155,15 @@ _BUCKET_EPOCH = Func(
 )
 
 
-def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetime) -> dict[int, Bucket]:
-    """Buckets of `spec.resolution` from `start` to now, keyed by their start in epoch seconds: the
-    stored rollups (hour and day rollups include the bucket still filling), plus the raw results the
-    rollup job has not folded yet."""
-    first = floor_time(start, spec.step)
-    step = spec.resolution
+def settled_boundary(spec: RangeSpec, first: datetime, folded_until: datetime | None) -> datetime:
+    """Buckets before the one holding the rollup cursor are settled: their rollups are written once and
+    their stored quantiles are all a chart needs. Later ones may still merge raw results."""
+    return max(first, floor_time(folded_until, spec.step)) if folded_until else first
+
+
+def settled_buckets(target: Target, spec: RangeSpec, start: datetime, end: datetime) -> dict[int, Bucket]:
+    """The settled buckets of `spec.resolution` in [start, end), without their histograms."""
     buckets: dict[int, Bucket] = {}
-    folded_until = rolled_up_until()
-    # Buckets before the one holding the rollup cursor are settled: their stored quantiles are all a
-    # chart needs. Later ones may still merge raw results, so they come with their histograms.
-    boundary = max(first, floor_time(folded_until, spec.step)) if folded_until else first
-    rollups = Rollup.objects.filter(target_id=target.pk, resolution=spec.resolution).order_by("bucket")
     # A plain cursor: a 24 h chart reads 1,440 rows, and the ORM's per-row conversions (the phase sums'
     # JSON field above all) cost as much as the query.
     with connection.cursor() as cursor:
@@ -174,11 +171,24 @@ def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetim
             'SELECT EXTRACT(EPOCH FROM "bucket")::bigint, "count", "ok_count", "latency_count", "latency_sum",'
             f' "phase_sums", "p50_ms", "p95_ms", "p99_ms" FROM "{Rollup._meta.db_table}"'
             ' WHERE "target_id" = %s AND "resolution" = %s AND "bucket" >= %s AND "bucket" < %s ORDER BY "bucket"',
-            [target.pk, spec.resolution, first, boundary],
+            [target.pk, spec.resolution, start, end],
         )
         for at, count, ok, latency_count, latency_sum, phases, *quantiles in cursor.fetchall():
             phases = json.loads(phases) if isinstance(phases, str) else phases
             buckets.setdefault(at, Bucket()).add_settled(count, ok, latency_count, latency_sum, phases, *quantiles)
+    return buckets
+
+
+def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetime) -> dict[int, Bucket]:
+    """Buckets of `spec.resolution` from `start` to now, keyed by their start in epoch seconds: the
+    stored rollups (hour and day rollups include the bucket still filling), plus the raw results the
+    rollup job has not folded yet."""
+    first = floor_time(start, spec.step)
+    step = spec.resolution
+    folded_until = rolled_up_until()
+    boundary = settled_boundary(spec, first, folded_until)
+    buckets = settled_buckets(target, spec, first, boundary)
+    rollups = Rollup.objects.filter(target_id=target.pk, resolution=spec.resolution).order_by("bucket")
     filling = rollups.filter(bucket__gte=boundary, bucket__lt=now + spec.step).values_list(
         _BUCKET_EPOCH, *ROLLUP_FIELDS[1:]
     )
