@@ -4,6 +4,7 @@ no markup: templates/monitoring/ draws them."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -124,6 +125,45 @@ def chart_data(buckets: dict[int, Bucket], spec: RangeSpec, gap: float) -> dict:
                 _round(total / bucket.latency_count) if total is not None and bucket.latency_count else None
             )
     return {"step": spec.resolution, "columns": columns, "phases": phase_columns}
+
+
+def _length(chart: dict) -> int:
+    return len(chart["columns"]["x"])
+
+
+def trim_chart(chart: dict, start: int) -> dict:
+    """`chart` without its points before `start` (epoch seconds), nor a gap's null row left first."""
+    xs = chart["columns"]["x"]
+    cut = bisect.bisect_left(xs, start)
+    if cut < len(xs) and chart["columns"]["count"][cut] is None:
+        cut += 1
+    if cut == 0:
+        return chart
+    return {
+        **chart,
+        "columns": {name: values[cut:] for name, values in chart["columns"].items()},
+        "phases": {name: values[cut:] for name, values in chart["phases"].items()},
+    }
+
+
+def join_charts(head: dict, tail: dict, gap: float) -> dict:
+    """chart_data of head's buckets and tail's together, tail's all later: what chart_data would give
+    for the union (a null row at the seam if it is a gap, phases missing on one side as nulls)."""
+    if not _length(tail):
+        return head
+    if not _length(head):
+        return tail
+    seam = head["columns"]["x"][-1], tail["columns"]["x"][0]
+    null = [None] if seam[1] - seam[0] > gap else []
+    columns = {
+        name: values + ([(seam[0] + seam[1]) / 2] if null and name == "x" else null) + tail["columns"][name]
+        for name, values in head["columns"].items()
+    }
+    phases = {
+        name: head["phases"].get(name, [None] * _length(head)) + null + tail["phases"].get(name, [None] * _length(tail))
+        for name in phase_order(set(head["phases"]) | set(tail["phases"]))
+    }
+    return {"step": head["step"], "columns": columns, "phases": phases}
 
 
 # --- the overview's sparklines and 24 h axis ----------------------------------------------------------

@@ -184,17 +184,27 @@ def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetim
     stored rollups (hour and day rollups include the bucket still filling), plus the raw results the
     rollup job has not folded yet."""
     first = floor_time(start, spec.step)
-    step = spec.resolution
     folded_until = rolled_up_until()
     boundary = settled_boundary(spec, first, folded_until)
     buckets = settled_buckets(target, spec, first, boundary)
+    buckets.update(unsettled_buckets(target, spec, boundary, folded_until, now))
+    return buckets
+
+
+def unsettled_buckets(
+    target: Target, spec: RangeSpec, boundary: datetime, folded_until: datetime | None, now: datetime
+) -> dict[int, Bucket]:
+    """The buckets from `boundary` (settled_boundary's) to now: rollups with their histograms, merged
+    with the raw results after `folded_until` (the minute cursor) that the rollup job has not folded."""
+    buckets: dict[int, Bucket] = {}
+    step = spec.resolution
     rollups = Rollup.objects.filter(target_id=target.pk, resolution=spec.resolution).order_by("bucket")
     filling = rollups.filter(bucket__gte=boundary, bucket__lt=now + spec.step).values_list(
         _BUCKET_EPOCH, *ROLLUP_FIELDS[1:]
     )
     for at, *values in filling:
         buckets.setdefault(at, Bucket()).add_values(*values)
-    fresh_from = max(first, now - FRESH_WINDOW, folded_until or first)
+    fresh_from = max(boundary, now - FRESH_WINDOW, folded_until or boundary)
     fresh = ProbeResult.objects.filter(target_id=target.pk, at__gte=fresh_from).values_list(
         "at", "ok", "latency_ms", "phases", "cold_start"
     )

@@ -15,6 +15,7 @@ from dashboard import roles
 from dashboard.models import ProbeResult, Target
 from dashboard.monitoring import charts, selectors
 from dashboard.monitoring.overview import event_rows
+from dashboard.monitoring.range_chart import range_chart
 from dashboard.monitoring.stats import downtime_seconds, floor_time, incidents_overlapping, range_stats
 from dashboard.params import int_param
 
@@ -126,10 +127,9 @@ def _summary(target: Target, spec: charts.RangeSpec, now: datetime) -> dict:
 
 def range_part(target: Target, spec: charts.RangeSpec, now: datetime) -> dict:
     start = now - spec.span
-    buckets = selectors.chart_buckets(target, spec, start, now)
     events = event_rows(selectors.step_events(target.environment, start, now), target.environment, start, now)
     chart = {
-        **charts.chart_data(buckets, spec, charts.gap_seconds(target.interval_seconds, spec)),
+        **range_chart(target, spec, start, now),
         "start": start.timestamp(),
         "end": now.timestamp(),
         "events": [
