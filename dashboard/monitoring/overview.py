@@ -9,6 +9,8 @@ at 1,000 rows costs more than the rest of the row); the markup is in templates/m
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from functools import cache
 
@@ -34,6 +36,34 @@ RELOAD = "reload"
 ROW_TEMPLATE = "monitoring/health_overview.html#target-row"
 # A rendered row is kept while a viewer's poll may still ask for it: polls come every 5 s.
 ROW_CACHE_SECONDS = 300
+# Rows a process keeps in memory in front of Redis: a few minutes of changes of a few thousand targets.
+LOCAL_ROWS = 8192
+
+
+class _LocalRows:
+    """The rows this process rendered or fetched last, least recently used out first. Entries never go
+    stale: a key names its markup (target, stamp, variant, template)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.rows: OrderedDict[str, str] = OrderedDict()
+        self.lock = threading.Lock()  # gunicorn's threads share it
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        with self.lock:
+            found = {key: self.rows[key] for key in keys if key in self.rows}
+            for key in found:
+                self.rows.move_to_end(key)
+        return found
+
+    def set_many(self, rows: dict[str, str]) -> None:
+        with self.lock:
+            self.rows.update(rows)
+            while len(self.rows) > self.size:
+                self.rows.popitem(last=False)
+
+
+_local_rows = _LocalRows(LOCAL_ROWS)
 
 # --- the overview -------------------------------------------------------------------------------------
 
@@ -146,7 +176,12 @@ def _add_html(
     template = get_template(ROW_TEMPLATE)
     variant = f"overview-row:{_row_template_version()}:{int(oob)}:{environment.slug}:"
     keys = {row["pk"]: f"{variant}{row['pk']}:{row['target']['changed']}" for row in rows}
-    cached = shared_cache.get_many([keys[row["pk"]] for row in rows if int(row["pk"]) not in incidents])
+    wanted = [keys[row["pk"]] for row in rows if int(row["pk"]) not in incidents]
+    cached = _local_rows.get_many(wanted)
+    if len(cached) < len(wanted):
+        shared = shared_cache.get_many([key for key in wanted if key not in cached])
+        _local_rows.set_many(shared)
+        cached.update(shared)
     fresh = {}
     for row in rows:
         html = cached.get(keys[row["pk"]])
@@ -159,6 +194,7 @@ def _add_html(
         del row["target"]
     if fresh:
         shared_cache.set_many(fresh, ROW_CACHE_SECONDS)
+        _local_rows.set_many(fresh)
 
 
 def _overview_row(target: dict, incident: Incident | None, url_prefix: str, now: datetime) -> dict:
