@@ -15,8 +15,9 @@
   targets deleted in it (out of the job's sight);
 - live_poll_p95_ms_50_clients: 50 pollers of the overview's live partial, each with its own session and
   connection, each polling at the page's rate (every 5 s) with the `since` its last answer gave it,
-  while a thread records results at the production rate (1,000 targets every 30 s) and a process of its
-  own (bench/job_loop.py) runs the minute job every JOB_SECONDS over bench-1y; p95 of every poll.
+  while a process of its own (bench/result_writer.py, as the probes' worker would) records results at
+  the production rate (1,000 targets every 30 s) and another (bench/job_loop.py) runs the minute job
+  every JOB_SECONDS over bench-1y; p95 of every poll.
   live_poll_full_resend_share: the share of those polls answered with every row.
   live_poll_p95_ms_50_clients_production_rate: the same without the minute job, for comparison;
 - storage_bytes_per_target_year: what the app's own writes leave on disk per target and year
@@ -43,7 +44,7 @@ from datetime import timedelta
 
 import requests
 
-from bench import http, overview_browser, seed_history
+from bench import autovacuum, http, overview_browser, seed_history
 from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -71,13 +72,15 @@ def main(out: str) -> None:
 
     environments = {e.slug: e for e in Environment.objects.filter(slug__in=["bench-1y", "bench-1d", "bench-report"])}
     figures: list[Figure] = []
-    with http.gunicorn(url) as base:
+    with autovacuum.Daemon(), http.gunicorn(url) as base:
         session = http.login(base)
+        autovacuum.apply()  # what a seed's summaries and an earlier run's writes left
         figures += overview(session, base, size.targets)
         figures += overview_browser.figures(base, session, "bench-1y", size.targets)  # the same page in Chromium
         figures += detail(session, base, environments["bench-1y"])
         figures += detail_cold_warm(session, base, environments["bench-1y"])
         figures += minute_job(size.targets)
+        autovacuum.apply()  # the minute job's 20 simulated minutes of runs, in as many seconds
         figures += live_polls(session, base, environments["bench-1y"])
     figures += debug_on(url, size.targets)
     figures += storage_simulated()
@@ -282,7 +285,9 @@ def live_polls(session: requests.Session, base: str, environment) -> list[Figure
     page = session.get(f"{base}/environments/{environment.slug}/health/").text
     state = {name: _hidden(page, name) for name in ("since", "n", "axis")}
     rate = targets / 30
+    autovacuum.apply()
     with_job = _poll_run(session, base, environment, state, POLL_SECONDS, rate, job_ids=ids)
+    autovacuum.apply()
     without = _poll_run(session, base, environment, state, POLL_SECONDS, rate)
     figures = []
     for name, run, note in (
@@ -323,6 +328,11 @@ def live_polls(session: requests.Session, base: str, environment) -> list[Figure
 def _job_loop(ids: list[int]):
     """bench/job_loop.py in a process of its own (as a Celery worker runs the job): its CPU does not queue
     behind this process's pollers for the interpreter. Returns once it is ready."""
+    return _process("bench.job_loop", str(JOB_SECONDS), ",".join(map(str, ids)))
+
+
+def _process(module: str, *args: str):
+    """`python -m module args` on the bench's database and Redis prefix, once it has said it is ready."""
     import subprocess
 
     from django.conf import settings
@@ -330,14 +340,22 @@ def _job_loop(ids: list[int]):
 
     url = http.database_url(connection.settings_dict["NAME"])
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.job_loop", str(JOB_SECONDS), ",".join(map(str, ids))],
+        [sys.executable, "-m", module, *args],
         cwd=http.ROOT,
         env=http.app_environ(url, REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX),
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout.readline().startswith("job loop: ready"), "the job loop did not start"
+    assert ": ready" in process.stdout.readline(), f"{module} did not start"
     return process
+
+
+def _stop(process) -> str:
+    """SIGTERM, then what the process printed after it said it was ready."""
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, f"{process.args} exited {process.returncode}"
+    return output
 
 
 def _hidden(html: str, name: str) -> str:
@@ -354,17 +372,13 @@ def _poll_run(
     job_ids: list[int] | None = None,
 ) -> dict:
     """POLLERS threads, each its own connection and session, polling for POLL_DURATION seconds; a writer
-    thread records ok results for random targets meanwhile, and with `job_ids` another runs the minute
+    process records ok results for random targets meanwhile, and with `job_ids` another runs the minute
     job over those targets every JOB_SECONDS."""
     from django.conf import settings
     from django.contrib.auth.models import User
-    from django.db import connection
     from django.test import Client
-    from django.utils import timezone
 
     from dashboard.models import Target
-    from dashboard.monitoring.outcome import ProbeOutcome
-    from dashboard.monitoring.recording import record_outcome
 
     live = f"{base}/environments/{environment.slug}/health/live"
     stop = threading.Event()
@@ -415,31 +429,18 @@ def _poll_run(
             stop.wait(max(0.0, interval - (time.monotonic() - tick)))
 
     ids = list(Target.objects.filter(environment=environment, status="up").values_list("pk", flat=True))
-
-    def writer() -> None:
-        try:
-            while not stop.is_set():
-                tick = time.monotonic()
-                latency = random.lognormvariate(3.2, 0.35)
-                outcome = ProbeOutcome(ok=True, latency_ms=latency, phases={"connect": latency})
-                record_outcome(random.choice(ids), timezone.now(), outcome)
-                writes[0] += 1
-                stop.wait(max(0.0, random.expovariate(writes_per_second) - (time.monotonic() - tick)))
-        finally:
-            connection.close()
-
+    writer = _process("bench.result_writer", f"{writes_per_second:g}", ",".join(map(str, ids)))
     job = _job_loop(job_ids) if job_ids is not None else None
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=poller, args=(k,)) for k in session_keys]
+    threads = [threading.Thread(target=poller, args=(k,)) for k in session_keys]
     for thread in threads:
         thread.start()
     time.sleep(POLL_DURATION)
     stop.set()
     for thread in threads:
         thread.join()
+    writes[0] = int(_stop(writer).split()[-1])
     if job is not None:
-        job.send_signal(signal.SIGTERM)
-        output, _ = job.communicate(timeout=120)
-        jobs += [float(line) for line in output.splitlines() if line and line[0].isdigit()]
+        jobs += [float(line) for line in _stop(job).splitlines() if line and line[0].isdigit()]
     if errors:
         raise RuntimeError(f"{len(errors)} pollers failed") from errors[0]
     return {"timings": timings, "statuses": statuses, "writes": writes[0], "rows": rows, "jobs": jobs}
