@@ -113,7 +113,29 @@ def overview(session: requests.Session, base: str, targets: int) -> list[Figure]
         ),
         Figure(f"overview_ms_{targets}_targets_1d", round(day_ms, 2), "ms", f"median of {RUNS}, same run"),
         Figure("overview_growth_ratio", round(year_ms / day_ms, 3), "ratio", "a year of history / a day"),
+        _overview_all_rows_changed(session, year, targets),
     ]
+
+
+def _overview_all_rows_changed(session: requests.Session, url: str, targets: int) -> Figure:
+    """The overview when every row changed since anyone last saw it, so none of its rendered rows is
+    cached: each target's stamp moved (the row cache's key) before each sample. A worst case: at the
+    production rate a view finds the rows of the last seconds changed, not all."""
+    from django.utils import timezone
+
+    from dashboard.models import Target
+
+    timings = []
+    for _ in range(max(5, RUNS // 3)):
+        Target.objects.filter(environment__slug="bench-1y").update(changed_at=timezone.now())
+        timings.append(http.time_get(session, url, expect=(200,)))
+    return Figure(
+        f"overview_ms_{targets}_targets_1y_all_rows_changed",
+        round(statistics.median(timings), 2),
+        "ms",
+        f"every target's stamp moved before each view (no row cached); median of {len(timings)}, "
+        f"min {min(timings):.1f}, max {max(timings):.1f}",
+    )
 
 
 def debug_on(url: str, targets: int) -> list[Figure]:
