@@ -2,7 +2,8 @@
 
 To the client it speaks PostgreSQL's startup protocol as DSQL does: no TLS here (the sandbox answers
 SSLRequest with 'N', so the environment uses sslmode=disable), a cleartext password that must be a valid
-IAM auth token for an ACTIVE cluster in the sandbox account (`dsql_token.check_token`). After that it
+IAM auth token for an ACTIVE cluster in the sandbox account (`dsql_token.check_token`, which the sandbox's
+moto runs on its own state: `dsql_login`, one loopback request a login). After that it
 opens a trust-auth session on the local PostgreSQL as the stand-in role and database, and relays the
 session's messages through `dsql_session`, which refuses what DSQL refuses before it reaches PostgreSQL.
 The DSQL fault switches (refuse, latency) act here, before any byte is answered.
@@ -15,20 +16,16 @@ import logging
 import re
 import struct
 import threading
-from collections.abc import Callable
-from urllib.parse import parse_qs
 
-import boto3
 import psycopg
-from botocore.config import Config
-from botocore.exceptions import ClientError
 from psycopg import sql
 
 from dashboard.dsql_sql.transactions import LIMITS, TransactionLimits
 from infra.sandbox import dsql_lifecycle, pg
-from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from infra.sandbox.config import SandboxConfig
+from infra.sandbox.dsql_login import Login, MotoLogins
 from infra.sandbox.dsql_session import SYS_SCHEMA, UPSTREAM_OPTIONS, Session, relay
-from infra.sandbox.dsql_token import ADMIN_USER, Refusal, check_token
+from infra.sandbox.dsql_token import ADMIN_USER, Refusal
 from infra.sandbox.faults import FaultSwitches
 
 log = logging.getLogger(__name__)
@@ -78,38 +75,6 @@ def error_response(sqlstate: str, message: str, detail: str = "") -> bytes:
     return b"E" + struct.pack("!i", len(body) + 4) + body
 
 
-def known_secrets() -> Callable[[str], str | None]:
-    """Secret keys the sandbox can check signatures with: its own credentials (found through the same chain
-    VelaOps's processes use) and the fallback keys for processes that have none."""
-    known = {FALLBACK_ACCESS_KEY_ID: FALLBACK_SECRET_ACCESS_KEY}
-    credentials = boto3.Session().get_credentials()
-    if credentials:
-        frozen = credentials.get_frozen_credentials()
-        known[frozen.access_key] = frozen.secret_key
-    return known.get
-
-
-def moto_cluster_status(config: SandboxConfig) -> Callable[[str], str | None]:
-    """The DSQL cluster's status as the sandbox's moto reports it (None: no such cluster)."""
-    # moto does not check signatures: fixed dummy keys keep this lookup independent of the caller's.
-    dsql = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox").client(
-        "dsql",
-        region_name=config.region,
-        endpoint_url=config.moto_url,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
-    )
-
-    def status(identifier: str) -> str | None:
-        try:
-            return dsql.get_cluster(identifier=identifier)["status"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise
-
-    return status
-
-
 class DsqlProxy:
     # DSQL ends a connection at its maximum duration (60 minutes, the cluster quotas' page); the session
     # is closed without a message, as a connection dropped by the server.
@@ -121,11 +86,9 @@ class DsqlProxy:
         config: SandboxConfig,
         faults: FaultSwitches,
         *,
-        secret_for: Callable[[str], str | None],
-        cluster_status: Callable[[str], str | None],
+        logins: MotoLogins,
     ) -> None:
-        self.config, self.faults = config, faults
-        self._secret_for, self._cluster_status = secret_for, cluster_status
+        self.config, self.faults, self._logins = config, faults, logins
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -194,9 +157,11 @@ class DsqlProxy:
                 writer.write(error_response("08P01", "expected a password message"))
                 return
             token = body.rstrip(b"\0").decode("utf-8", "replace")
-            refusal = await asyncio.to_thread(self._check, token, user)
+            # One question to moto; an admin login is recorded by it at once, a database role's after its mapping.
+            login = await asyncio.to_thread(self._check, token, user)
+            refusal = login.refusal
             if refusal is None and user != ADMIN_USER:
-                refusal = await asyncio.to_thread(self._database_role, token, user)
+                refusal = await asyncio.to_thread(self._database_role, login.principal, user)
             if refusal:
                 # The reason goes to the client (it is the person rehearsing) and the log; never the token.
                 log.info("DSQL login refused for user %r: %s", user, refusal.reason)
@@ -204,7 +169,11 @@ class DsqlProxy:
                     error_response(refusal.sqlstate, "unable to accept connection, access denied", refusal.reason)
                 )
                 return
-            await dsql_lifecycle.wake_on_login(self.config.moto_url, token)  # an IDLE cluster answers slower
+            if user == ADMIN_USER:
+                if login.wake_seconds:  # an IDLE cluster answers slower
+                    await asyncio.sleep(login.wake_seconds)
+            else:
+                await dsql_lifecycle.wake_on_login(self.config.moto_url, token)
             up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
             upstream.write(_startup_message(self._upstream_params(params, user)))
             await upstream.drain()
@@ -233,22 +202,16 @@ class DsqlProxy:
                 if stream is not None and not stream.is_closing():
                     stream.close()
 
-    def _check(self, token: str, user: str) -> Refusal | None:
+    def _check(self, token: str, user: str) -> Login:
         try:
-            return check_token(
-                token,
-                user,
-                region=self.config.region,
-                secret_for=self._secret_for,
-                cluster_status=self._cluster_status,
-            )
+            return self._logins.check(token, user, record=user == ADMIN_USER)
         except Exception as exc:  # moto unreachable, say: refuse, and say why
-            return Refusal("08006", f"sandbox could not check the token: {type(exc).__name__}")
+            return Login(Refusal("08006", f"sandbox could not check the token: {type(exc).__name__}"))
 
-    def _database_role(self, token: str, user: str) -> Refusal | None:
+    def _database_role(self, principal: str, user: str) -> Refusal | None:
         """A login as a database role other than admin needs the role (WITH LOGIN) and an `AWS IAM GRANT` of it
         to the token's IAM principal (DSQL's guide: "Using database roles and IAM authentication")."""
-        principal = self._principal_arn(token)
+        principal = _mapped_arn(principal)
         with psycopg.connect(**self.config.pg_params(self.config.dsql_database)) as conn:
             can_login = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", [user]).fetchone()
             if not can_login or not can_login[0]:
@@ -264,15 +227,6 @@ class DsqlProxy:
                 f"mapped to the role (AWS IAM GRANT {user} TO '<arn>')",
             )
         return None
-
-    def _principal_arn(self, token: str) -> str:
-        """The IAM principal that signed the token, as DSQL maps it: a role session's role ARN, or a user's."""
-        key = parse_qs(token.partition("/?")[2]).get("X-Amz-Credential", [""])[0].split("/")[0]
-        ask = getattr(self._secret_for, "principal", None)
-        found = ask(key) if ask is not None else None
-        arn = (found or {}).get("arn", "")
-        session = re.match(r"^arn:(?P<p>[^:]+):sts::(?P<a>\d+):assumed-role/(?P<r>[^/]+)/", arn)
-        return f"arn:{session['p']}:iam::{session['a']}:role/{session['r']}" if session else arn
 
     def _upstream_params(self, params: dict[str, str], user: str = ADMIN_USER) -> dict[str, str]:
         # Every DSQL database name lands in the one stand-in; admin is its owner role, another database role
@@ -307,6 +261,12 @@ class DsqlProxy:
             items = payload[4:].split(b"\0")
             params = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items) - 1, 2) if items[i]}
             return code, params
+
+
+def _mapped_arn(principal: str) -> str:
+    """The principal as DSQL maps it to a role: a role session counts as its role's ARN, a user as itself."""
+    session = re.match(r"^arn:(?P<p>[^:]+):sts::(?P<a>\d+):assumed-role/(?P<r>[^/]+)/", principal)
+    return f"arn:{session['p']}:iam::{session['a']}:role/{session['r']}" if session else principal
 
 
 async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:

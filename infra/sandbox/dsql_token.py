@@ -45,7 +45,7 @@ def check_token(
     `secret_for(access_key_id)` returns the secret key the sandbox knows for that key (None: unknown);
     `cluster_status(identifier)` returns the DSQL cluster's status in moto (None: no such cluster).
     A `secret_for` that also has `session_token(key)` and `authorize(key, action, identifier, region)`
-    (infra/sandbox/iam_principals.MotoPrincipals) makes this IAM's check too: an STS key's token must carry
+    (moto's IAM and STS, infra/sandbox/dsql_login.py) makes this IAM's check too: an STS key's token must carry
     its session token, and the key's principal must be allowed dsql:DbConnect(Admin) on the cluster's ARN.
     """
     host, sep, query = token.partition("/?")
@@ -126,3 +126,23 @@ def _signature(host: str, query: str, params: dict[str, str], region: str, acces
     signer = SigV4QueryAuth(credentials, "dsql", region, expires=int(params["X-Amz-Expires"]))
     string_to_sign = signer.string_to_sign(request, signer.canonical_request(request))
     return signer.signature(string_to_sign, request)
+
+
+def presign(
+    host: str,
+    region: str,
+    *,
+    action: str,
+    access_key: str,
+    secret_key: str,
+    session_token: str | None = None,
+    expires: int = 900,
+) -> str:
+    """A DSQL auth token as the SDKs make one (`generate_db_connect[_admin]_auth_token`: a SigV4 presigned GET of
+    `https://HOST/?Action=...` for the service `dsql`, without its scheme), for credentials at hand: the health
+    route signs each token with the session the Lambda service has just handed it."""
+    request = AWSRequest(method="GET", url=f"https://{host}/", params={"Action": action})
+    SigV4QueryAuth(Credentials(access_key, secret_key, session_token), "dsql", region, expires=expires).add_auth(
+        request
+    )
+    return request.prepare().url.removeprefix("https://")

@@ -3,9 +3,10 @@
 `GET /health` and `GET /health/dsql` answer
     {"status": "ok" | "degraded" | "error",
      "dsql": {"connected": bool, "latencyMs": number | null, "clusterArn": str | null, "error"?: str}}
-HTTP 200 for ok and degraded (no DSQL configured yet), 503 for error. Each request reads the API Lambda's
-environment variables through the Lambda API, as a fresh handler would at cold start, so repointing the
-Lambda at a new cluster is what makes this route report it.
+HTTP 200 for ok and degraded (no DSQL configured yet), 503 for error. Each request asks the sandbox's moto for
+what a fresh execution environment of the API Lambda starts with (`lambda_identity.function_context`: its
+environment variables and VPC configuration, its execution role's session), so repointing the Lambda at a new
+cluster is what makes this route report it, and its token is signed as the role.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import psycopg
-from botocore.config import Config
 
-from infra.sandbox import network, seed
-from infra.sandbox.config import FALLBACK_ACCESS_KEY_ID, FALLBACK_SECRET_ACCESS_KEY, SandboxConfig
+from infra.sandbox import lambda_identity, network, seed
+from infra.sandbox.config import SandboxConfig
+from infra.sandbox.dsql_token import presign
 from infra.sandbox.faults import FaultSwitches
 
 log = logging.getLogger(__name__)
@@ -42,19 +42,6 @@ class HealthRoute:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # The handler signs with the process's own credentials, as the Lambda would with its role's.
-        self._session = boto3.Session(region_name=config.region)
-        if self._session.get_credentials() is None:
-            self._session = boto3.Session(
-                region_name=config.region,
-                aws_access_key_id=FALLBACK_ACCESS_KEY_ID,
-                aws_secret_access_key=FALLBACK_SECRET_ACCESS_KEY,
-            )
-        self._aws_config = Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=5)
-        # Clients are thread-safe, sessions are not: build them here, not in the request threads.
-        self._lambda = self._session.client("lambda", endpoint_url=config.moto_url, config=self._aws_config)
-        self._dsql_clients: dict[str, Any] = {}
-        self._clients_lock = threading.Lock()
         # The network path is the sandbox reading its own EC2 state (as its seed does), not the Lambda calling AWS.
         observers = {service: seed._client(config, service) for service in ("ec2", "dsql")}
         self.network = network.CachedPath(observers.__getitem__)
@@ -116,10 +103,14 @@ class HealthRoute:
     def check_dsql(self) -> dict[str, Any]:
         result: dict[str, Any] = {"connected": False, "latencyMs": None, "clusterArn": None}
         try:
-            configuration = self._lambda_configuration()
+            context = lambda_identity.function_context(self.config, self.function_name)
+        except lambda_identity.FunctionNotFound:
+            result["error"] = f"cannot read {self.function_name} configuration: ResourceNotFoundException"
+            return result
         except Exception as exc:
             result["error"] = f"cannot read {self.function_name} configuration: {type(exc).__name__}"
             return result
+        configuration = context.configuration
         variables = (configuration.get("Environment") or {}).get("Variables") or {}
         result["clusterArn"] = variables.get("DSQL_CLUSTER_ARN") or None
         endpoint = variables.get("DSQL_ENDPOINT")
@@ -132,15 +123,22 @@ class HealthRoute:
             result["error"] = CONNECT_TIMEOUT_ERROR
             return result
         region = variables.get("DSQL_REGION") or variables.get("AWS_REGION") or self.config.region
-        dsql = self._dsql_client(region)
+        credentials = context.credentials
+        if credentials is None:
+            # The handler's SDK has nothing to sign with: its DSQL check fails with the service's reason.
+            result["error"] = f"{self.function_name}: {context.credentials_error}"[:300]
+            return result
+        # Vela's handler logs in as DSQL_USER (its own database role), as admin where none is set.
+        user = variables.get("DSQL_USER") or "admin"
+        token = presign(
+            endpoint,
+            region,
+            action="DbConnectAdmin" if user == "admin" else "DbConnect",
+            access_key=credentials["AccessKeyId"],
+            secret_key=credentials["SecretAccessKey"],
+            session_token=credentials["SessionToken"],
+        )
         try:
-            # Vela's handler logs in as DSQL_USER (its own database role), as admin where none is set.
-            user = variables.get("DSQL_USER") or "admin"
-            token = (
-                dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=region)
-                if user == "admin"
-                else dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=region)
-            )
             # The real handler connects to ENDPOINT:5432 over TLS; the sandbox's DSQL endpoint is its proxy.
             with psycopg.connect(
                 host=endpoint,
@@ -160,19 +158,6 @@ class HealthRoute:
         result["connected"] = True
         result["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
         return result
-
-    def _dsql_client(self, region: str) -> Any:
-        with self._clients_lock:
-            if region not in self._dsql_clients:
-                from infra.sandbox import lambda_identity  # tokens are signed as the function's execution role
-
-                self._dsql_clients[region] = lambda_identity.session(self.config, self.function_name).client(
-                    "dsql", region_name=region, endpoint_url=self.config.moto_url, config=self._aws_config
-                )
-            return self._dsql_clients[region]
-
-    def _lambda_configuration(self) -> dict[str, Any]:
-        return self._lambda.get_function_configuration(FunctionName=self.function_name)
 
     def _reachable(self, configuration: dict[str, Any], endpoint: str) -> bool:
         """Whether the real function's packets would reach the cluster; if not, hang as a dropped SYN does."""

@@ -1,4 +1,4 @@
-"""VelaOps's principal in the sandbox's moto, and the questions the DSQL endpoint asks moto about keys.
+"""VelaOps's principal in the sandbox's moto: its user, its documented policy and its keys.
 
 The seed makes an IAM user `velaops` whose only policy is `infra/iam-policy.json` (REGION, ACCOUNT and the
 CloudFormation service role filled in) and gives it the access keys VelaOps's processes sign with: the one
@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ VELAOPS_POLICY_NAME = "velaops"
 # The role the environment would name as CloudFormation's service role (docs/aws.md); the sandbox names none.
 CLOUDFORMATION_SERVICE_ROLE = "cdk-hnb659fds-cfn-exec-role-123456789012-us-east-1"
 
-__all__ = ["ADMIN_ACCESS_KEY_ID", "ADMIN_SECRET_ACCESS_KEY", "MotoPrincipals", "enforce", "seed_velaops"]
+__all__ = ["ADMIN_ACCESS_KEY_ID", "ADMIN_SECRET_ACCESS_KEY", "enforce", "seed_velaops"]
 
 
 def enforced_by_default() -> bool:
@@ -91,66 +88,6 @@ def seed_velaops(config: SandboxConfig, client: Any, *, policy: dict[str, Any] |
 def enforce(moto_url: str, on: bool) -> None:
     """moto's own switch: every request after this one is authenticated and authorised (or none is)."""
     _post(f"{moto_url}/moto-api/reset-auth", "0" if on else "inf")
-
-
-class MotoPrincipals:
-    """What the DSQL endpoint asks about a token's key, answered by the moto that holds the account's IAM.
-
-    Callable as `secret_for(access_key_id)` (dsql_token.check_token), and `authorize(...)` evaluates the
-    key's principal's policies for an action on a resource ARN, asked afresh at every login (a policy change
-    shows at the next one); a key's secret and session are cached for a moment, since a login asks twice.
-    """
-
-    CACHE_SECONDS = 2.0
-
-    def __init__(self, config: SandboxConfig, timeout: float = 5) -> None:
-        self.config, self.timeout = config, timeout
-        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def _ask(self, op: str, payload: dict[str, str]) -> dict[str, Any] | None:
-        cache_key = (op, *sorted(payload.items()))  # type: ignore[arg-type]
-        with self._lock:
-            hit = self._cache.get(cache_key)
-            if op == "principal" and hit and time.monotonic() - hit[0] < self.CACHE_SECONDS:
-                return hit[1]
-        try:
-            answer = _post(f"{self.config.moto_url}/moto-api/sandbox/iam/{op}", payload, self.timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
-            answer = None
-        if op == "principal":
-            with self._lock:
-                self._cache[cache_key] = (time.monotonic(), answer)
-        return answer
-
-    def principal(self, access_key_id: str) -> dict[str, Any] | None:
-        return self._ask("principal", {"access_key_id": access_key_id, "account_id": self.config.account_id})
-
-    def __call__(self, access_key_id: str) -> str | None:
-        found = self.principal(access_key_id)
-        return found["secret_access_key"] if found else None
-
-    def session_token(self, access_key_id: str) -> str | None:
-        found = self.principal(access_key_id)
-        return found.get("session_token") if found else None
-
-    def authorize(self, access_key_id: str, action: str, cluster_identifier: str, region: str) -> tuple[bool, str]:
-        """(allowed, principal ARN) for `action` on the cluster's ARN in the sandbox account."""
-        resource = f"arn:aws:dsql:{region}:{self.config.account_id}:cluster/{cluster_identifier}"
-        answer = self._ask(
-            "authorize",
-            {
-                "access_key_id": access_key_id,
-                "action": action,
-                "resource": resource,
-                "account_id": self.config.account_id,
-            },
-        )
-        if answer is None:
-            return False, ""
-        return bool(answer["allowed"]), answer["principal"]
 
 
 LAMBDA_DSQL_POLICY = "vela-dsql-login"

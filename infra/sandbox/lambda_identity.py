@@ -3,8 +3,9 @@
 On AWS the Lambda service assumes the function's role (its trust policy must allow lambda.amazonaws.com)
 and the handler's SDK signs with that session. The health route stands in for the handler, so it asks the
 sandbox's moto to do the service's part (`/moto-api/sandbox/iam/function-credentials`,
-infra/sandbox/cfn/iam_auth.py) and signs its DSQL token with the answer. Whatever the function's role
-becomes (a stack update, another role), the next request signs with that one.
+infra/sandbox/cfn/iam_auth.py) and signs its DSQL token with the answer; with the function's configuration in
+the same answer (`function_context`), as the service hands both to a fresh execution environment. Whatever the
+function's role becomes (a stack update, another role), the next request signs with that one.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from typing import Any
 
-import boto3
 import psycopg
-from botocore.credentials import RefreshableCredentials
-from botocore.session import get_session
 
 from infra.sandbox.config import SandboxConfig
 
@@ -47,30 +46,36 @@ def function_credentials(config: SandboxConfig, function_name: str) -> dict[str,
         raise LambdaCredentialsError(f"{function_name}: {reason}") from None
 
 
-def session(config: SandboxConfig, function_name: str) -> boto3.Session:
-    """A boto3 session signing as the function's execution role, fetched at each use.
+@dataclass(frozen=True)
+class FunctionContext:
+    """What a fresh execution environment of the function starts with."""
 
-    Each use asks moto again (one loopback call, moto hands back the same session while it is valid): a
-    moto that forgot its sessions (reset) or a function whose role changed is followed at once.
-    """
+    configuration: dict[str, Any]  # GetFunctionConfiguration's shape: Environment.Variables, VpcConfig, Role
+    credentials: dict[str, str] | None  # the execution role's session: AccessKeyId, SecretAccessKey, SessionToken
+    credentials_error: str = ""  # why the Lambda service has none to give (no role, a role not trusting it)
 
-    def fetch() -> dict[str, str]:
-        answer = function_credentials(config, function_name)
-        # Reported as expiring inside botocore's mandatory refresh window (10 minutes), so every signing fetches
-        # again and a failure is raised, not papered over with the previous session.
-        expiry = datetime.now(UTC) + timedelta(minutes=10) - timedelta(seconds=1)
-        return {
-            "access_key": answer["AccessKeyId"],
-            "secret_key": answer["SecretAccessKey"],
-            "token": answer["SessionToken"],
-            "expiry_time": expiry.isoformat(),
-        }
 
-    credentials = RefreshableCredentials.create_from_metadata(
-        metadata={"access_key": "", "secret_key": "", "token": "", "expiry_time": datetime.now(UTC).isoformat()},
-        refresh_using=fetch,
-        method="sandbox-lambda-execution-role",
+class FunctionNotFound(Exception):
+    """No such function in the sandbox's account (the Lambda API's ResourceNotFoundException)."""
+
+
+def function_context(config: SandboxConfig, function_name: str) -> FunctionContext:
+    """The function's configuration and its role's session, asked of moto in one loopback call at each use, so a
+    repointed function, a changed role or a reset moto is followed at once."""
+    payload = json.dumps(
+        {"function_name": function_name, "region": config.region, "account_id": config.account_id}
+    ).encode()
+    request = urllib.request.Request(
+        f"{config.moto_url}/moto-api/sandbox/iam/function-context",
+        data=payload,
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
-    botocore_session = get_session()
-    botocore_session._credentials = credentials  # botocore's documented way is a provider chain; this is one
-    return boto3.Session(botocore_session=botocore_session, region_name=config.region)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise FunctionNotFound(function_name) from None
+        raise
+    return FunctionContext(answer["Configuration"], answer.get("Credentials"), answer.get("CredentialsError", ""))

@@ -48,11 +48,16 @@ def evaluate(vpc_config: dict[str, Any] | None, cluster_identifier: str, client:
 
 
 class CachedPath:
-    """`evaluate` for one function, remembered for `ttl` seconds (the health route asks on every request)."""
+    """`evaluate` for one function, remembered for `ttl` seconds (the health route asks on every request).
+
+    One evaluation at a time: requests that find the verdict stale while another is deciding it wait for that
+    one instead of each reading moto's EC2 state again (eight requests apiece).
+    """
 
     def __init__(self, client: Callable[[str], Any], ttl: float = 2.0) -> None:
         self._client, self.ttl = client, ttl
         self._lock = threading.Lock()
+        self._evaluating = threading.Lock()
         self._cache: dict[str, tuple[float, Verdict]] = {}
 
     def verdict(self, vpc_config: dict[str, Any] | None, cluster_identifier: str) -> Verdict:
@@ -63,12 +68,18 @@ class CachedPath:
                 cluster_identifier,
             )
         )
-        now = time.monotonic()
+        asked = time.monotonic()
         with self._lock:
             cached = self._cache.get(key)
-            if cached and now - cached[0] < self.ttl:
+            if cached and asked - cached[0] < self.ttl:
                 return cached[1]
-        verdict = evaluate(vpc_config, cluster_identifier, self._client)
-        with self._lock:
-            self._cache = {key: (now, verdict)}  # one function: the latest configuration is all that matters
+        with self._evaluating:
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached and asked - cached[0] < self.ttl:  # decided while this request waited
+                    return cached[1]
+            started = time.monotonic()
+            verdict = evaluate(vpc_config, cluster_identifier, self._client)
+            with self._lock:
+                self._cache = {key: (started, verdict)}  # one function: the latest configuration is all that matters
         return verdict

@@ -17,7 +17,8 @@ from typing import Any
 from infra.sandbox import aurora_db, dsql_proxy, iam_principals
 from infra.sandbox.config import SandboxConfig
 from infra.sandbox.control import ControlError, ControlServer, get_state, identity, set_faults
-from infra.sandbox.dsql_proxy import DsqlProxy, moto_cluster_status
+from infra.sandbox.dsql_login import MotoLogins
+from infra.sandbox.dsql_proxy import DsqlProxy
 from infra.sandbox.faults import Faults, FaultSwitches
 from infra.sandbox.health_route import HealthRoute
 from infra.sandbox.moto_server import MotoServer, is_answering
@@ -78,8 +79,7 @@ class Sandbox:
         dsql_proxy.ensure_database(config)
 
         # Token keys and their principals' grants are moto's (IAM users, STS sessions): DSQL asks IAM too.
-        principals = iam_principals.MotoPrincipals(config)
-        proxy = DsqlProxy(config, self.faults, secret_for=principals, cluster_status=moto_cluster_status(config))
+        proxy = DsqlProxy(config, self.faults, logins=MotoLogins(config))
         for part in (proxy, HealthRoute(config, self.faults), ControlServer(config, self.faults)):
             part.start()
             self._stops.append(part.stop)

@@ -3,12 +3,13 @@
 import time
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import psycopg
 import pytest
 
 from dashboard import dsql
 from dashboard.aws import boto3_session
-from infra.sandbox.dsql_token import check_token
+from infra.sandbox.dsql_token import check_token, presign
 from tests.sandbox.helpers import aws, create_active_dsql_cluster
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +86,34 @@ def test_an_expired_token_is_refused(sandbox_environment, cluster):
     assert check_token(token, "admin", **check) is None
     later = datetime.now(UTC) + timedelta(seconds=61)
     assert check_token(token, "admin", now=later, **check).reason == "the token has expired"
+
+
+def test_the_health_routes_token_is_the_one_the_sdk_makes():
+    # presign (the health route's, signing as the Lambda's role session) against botocore's own, same second.
+    credentials = {"access_key": "ASIAEXAMPLE", "secret_key": "secret", "session_token": "session"}
+    sdk = boto3.client(
+        "dsql",
+        region_name="us-east-1",
+        aws_access_key_id=credentials["access_key"],
+        aws_secret_access_key=credentials["secret_key"],
+        aws_session_token=credentials["session_token"],
+    )
+    host = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws"
+    for action, make in (
+        ("DbConnectAdmin", sdk.generate_db_connect_admin_auth_token),
+        ("DbConnect", sdk.generate_db_connect_auth_token),
+    ):
+        for _ in range(3):  # a second may turn between the two
+            ours, theirs = presign(host, "us-east-1", action=action, **credentials), make(host, "us-east-1")
+            if ours == theirs:
+                break
+        assert ours == theirs
+    check = {
+        "region": "us-east-1",
+        "secret_for": {"ASIAEXAMPLE": "secret"}.get,
+        "cluster_status": lambda identifier: "ACTIVE",
+    }
+    assert check_token(presign(host, "us-east-1", action="DbConnectAdmin", **credentials), "admin", **check) is None
 
 
 def test_refuse_fault_makes_connections_fail(sandbox_environment, sandbox, cluster):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from dataclasses import replace
 
@@ -159,9 +160,46 @@ def test_the_lambda_service_assumes_a_role_that_trusts_it(seeded):
     answer = authorize(seeded, first["AccessKeyId"], "dsql:DbConnectAdmin", cluster)
     assert answer == {"allowed": True, "principal": f"arn:aws:sts::{ACCOUNT}:assumed-role/fn-role/fn"}
     # The session signs real requests as the role (moto's own check, under the role's policy).
-    session = lambda_identity.session(config, "fn")
+    session = boto3.Session(
+        aws_access_key_id=first["AccessKeyId"],
+        aws_secret_access_key=first["SecretAccessKey"],
+        aws_session_token=first["SessionToken"],
+        region_name="us-east-1",
+    )
     with pytest.raises(ClientError, match="AccessDeniedException"):
         session.client("dynamodb", endpoint_url=seeded).list_tables()
+
+
+def test_a_fresh_handler_gets_the_functions_configuration_and_its_roles_session_in_one_answer(seeded):
+    from infra.sandbox import lambda_identity
+
+    role = lambda_with_role(seeded, LAMBDA_TRUST)
+    admin_client(seeded, "lambda").update_function_configuration(
+        FunctionName="fn", Environment={"Variables": {"DSQL_ENDPOINT": "abc.dsql.us-east-1.on.aws"}}
+    )
+    config = config_for(seeded)
+    context = lambda_identity.function_context(config, "fn")
+    assert context.configuration["Environment"]["Variables"] == {"DSQL_ENDPOINT": "abc.dsql.us-east-1.on.aws"}
+    assert context.configuration["Role"] == role and context.credentials_error == ""
+    # The same session the Lambda service hands out while it is valid.
+    assert context.credentials["AccessKeyId"] == lambda_identity.function_credentials(config, "fn")["AccessKeyId"]
+    # A change shows in the next answer: nothing is kept between them.
+    admin_client(seeded, "lambda").update_function_configuration(FunctionName="fn", Environment={"Variables": {}})
+    assert (lambda_identity.function_context(config, "fn").configuration.get("Environment") or {}).get("Variables") in (
+        None,
+        {},
+    )
+    with pytest.raises(lambda_identity.FunctionNotFound):
+        lambda_identity.function_context(config, "no-such-function")
+
+
+def test_a_fresh_handler_of_a_function_whose_role_does_not_trust_lambda_gets_no_session(seeded):
+    from infra.sandbox import lambda_identity
+
+    ec2_trust = json.loads(json.dumps(LAMBDA_TRUST).replace("lambda.amazonaws.com", "ec2.amazonaws.com"))
+    lambda_with_role(seeded, ec2_trust)
+    context = lambda_identity.function_context(config_for(seeded), "fn")
+    assert context.credentials is None and "not trusted to assume" in context.credentials_error
 
 
 def test_a_role_that_does_not_trust_lambda_gives_no_credentials(seeded):
@@ -181,9 +219,19 @@ def test_the_policy_seeded_is_the_documented_one(seeded):
     assert "REGION" not in json.dumps(document) and "ACCOUNT" not in json.dumps(document)
 
 
-def test_a_dsql_token_from_an_assumed_role_is_checked_against_the_roles_policy(seeded):
-    from infra.sandbox.dsql_token import check_token
+def active_clusters(moto_url: str, count: int) -> list[str]:
+    dsql = admin_client(moto_url, "dsql")
+    identifiers = [dsql.create_cluster(deletionProtectionEnabled=False)["identifier"] for _ in range(count)]
+    for identifier in identifiers:
+        while dsql.get_cluster(identifier=identifier)["status"] != "ACTIVE":
+            time.sleep(0.1)
+    return identifiers
 
+
+def test_a_dsql_token_from_an_assumed_role_is_checked_against_the_roles_policy(seeded):
+    from infra.sandbox.dsql_login import MotoLogins
+
+    good, other = active_clusters(seeded, 2)
     iam = admin_client(seeded, "iam")
     trust = {
         "Version": "2012-10-17",
@@ -193,7 +241,7 @@ def test_a_dsql_token_from_an_assumed_role_is_checked_against_the_roles_policy(s
     grant = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": "dsql:DbConnectAdmin", "Resource": "arn:aws:dsql:*:*:cluster/good"}
+            {"Effect": "Allow", "Action": "dsql:DbConnectAdmin", "Resource": f"arn:aws:dsql:*:*:cluster/{good}"}
         ],
     }
     iam.put_role_policy(RoleName="velaops-role", PolicyName="dsql", PolicyDocument=json.dumps(grant))
@@ -204,23 +252,66 @@ def test_a_dsql_token_from_an_assumed_role_is_checked_against_the_roles_policy(s
         aws_session_token=credentials["SessionToken"],
     )
     dsql = session.client("dsql", region_name="us-east-1", endpoint_url=seeded)
-    principals = iam_principals.MotoPrincipals(config_for(seeded))
+    logins = MotoLogins(config_for(seeded))
 
     def check(identifier: str, token: str | None = None):
         token = token or dsql.generate_db_connect_admin_auth_token(
             Hostname=f"{identifier}.dsql.us-east-1.on.aws", Region="us-east-1"
         )
-        return check_token(token, "admin", region="us-east-1", secret_for=principals, cluster_status=lambda _: "ACTIVE")
+        return logins.check(token, "admin", record=False)
 
-    assert check("good") is None
-    refused = check("other")
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/velaops-role/velaops"
+    accepted = check(good)
+    assert accepted.refusal is None and accepted.principal == session_arn
+    assert (accepted.action, accepted.resource) == (
+        "dsql:DbConnectAdmin",
+        f"arn:aws:dsql:us-east-1:{ACCOUNT}:cluster/{good}",
+    )
+    refused = check(other).refusal
     assert refused.sqlstate == "28000"
     assert refused.reason == (
-        'IAM authentication failed for user "admin": '
-        f"arn:aws:sts::{ACCOUNT}:assumed-role/velaops-role/velaops is not authorized to perform: "
-        f"dsql:DbConnectAdmin on resource: arn:aws:dsql:us-east-1:{ACCOUNT}:cluster/other"
+        f'IAM authentication failed for user "admin": {session_arn} is not authorized to perform: '
+        f"dsql:DbConnectAdmin on resource: arn:aws:dsql:us-east-1:{ACCOUNT}:cluster/{other}"
     )
     # A token whose session token is not the key's session's is refused before any policy is read.
-    token = dsql.generate_db_connect_admin_auth_token(Hostname="good.dsql.us-east-1.on.aws", Region="us-east-1")
-    forged = token.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")
-    assert check("good", forged).sqlstate == "28P01"
+    token = dsql.generate_db_connect_admin_auth_token(Hostname=f"{good}.dsql.us-east-1.on.aws", Region="us-east-1")
+    forged = check(good, token.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x"))
+    assert forged.refusal.sqlstate == "28P01" and forged.action == ""
+    # The policy is read at each login: its removal refuses the very next one.
+    iam.delete_role_policy(RoleName="velaops-role", PolicyName="dsql")
+    assert check(good).refusal.sqlstate == "28000"
+
+
+def test_a_key_made_inactive_is_refused_at_the_next_login(seeded):
+    from infra.sandbox.dsql_login import MotoLogins
+
+    (identifier,) = active_clusters(seeded, 1)
+    iam = admin_client(seeded, "iam")
+    iam.create_user(UserName="rehearser")
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "dsql:DbConnectAdmin", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="rehearser", PolicyName="dsql", PolicyDocument=json.dumps(grant))
+    key = iam.create_access_key(UserName="rehearser")["AccessKey"]
+    signer = boto3.client(
+        "dsql",
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    logins = MotoLogins(config_for(seeded))
+
+    def login():
+        token = signer.generate_db_connect_admin_auth_token(
+            Hostname=f"{identifier}.dsql.us-east-1.on.aws", Region="us-east-1"
+        )
+        return logins.check(token, "admin", record=True)
+
+    assert login().refusal is None and login().principal == f"arn:aws:iam::{ACCOUNT}:user/rehearser"
+    iam.update_access_key(UserName="rehearser", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    refused = login().refusal
+    assert (refused.sqlstate, refused.reason) == (
+        "28P01",
+        "the token is signed with an access key the sandbox does not know",
+    )

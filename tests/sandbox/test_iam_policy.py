@@ -6,8 +6,8 @@ used by one of them, or be listed below with why. Then an action removed from th
 needs it with AWS's AccessDenied in the sandbox.
 
 The recorder wraps botocore's BaseClient._make_api_call (calling through: it records, it does not answer) and
-the DSQL endpoint's IAM question (iam_principals.MotoPrincipals.authorize), keeping calls whose stack passes
-through the product's code.
+the DSQL endpoint's login check (dsql_login.MotoLogins.check, whose answer names the IAM question moto
+evaluated), keeping calls whose stack passes through the product's code.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 from dashboard.monitoring.probes import run_probe
 from dashboard.runbook import DIRECT, service
 from infra.sandbox import iam_principals
+from infra.sandbox.dsql_login import MotoLogins
 from tests.runbook import test_full_migration as direct_runbook
 from tests.runbook import test_stack_migration as stack_runbook
 from tests.runbook.conftest import step
@@ -135,7 +136,7 @@ def dependent_actions(service_name: str, operation: str, params: dict) -> list[t
 @pytest.fixture(scope="module", autouse=True)
 def recorder() -> Iterator[None]:
     make_api_call = botocore.client.BaseClient._make_api_call
-    authorize = iam_principals.MotoPrincipals.authorize
+    check = MotoLogins.check
 
     def recording_call(self, operation_name, api_params):
         where = _product_frame()
@@ -148,17 +149,17 @@ def recorder() -> Iterator[None]:
                 CALLS.add((action, resource, where))
         return make_api_call(self, operation_name, api_params)
 
-    def recording_authorize(self, access_key_id, action, cluster_identifier, region):
-        allowed, principal = authorize(self, access_key_id, action, cluster_identifier, region)
-        if principal.endswith(f":user/{iam_principals.VELAOPS_USER}"):
-            CALLS.add((action, f"arn:aws:dsql:{region}:{ACCOUNT}:cluster/{cluster_identifier}", "DSQL login"))
-        return allowed, principal
+    def recording_check(self, token, user, *, record):
+        login = check(self, token, user, record=record)
+        if login.action and login.principal.endswith(f":user/{iam_principals.VELAOPS_USER}"):
+            CALLS.add((login.action, login.resource, "DSQL login"))
+        return login
 
     botocore.client.BaseClient._make_api_call = recording_call
-    iam_principals.MotoPrincipals.authorize = recording_authorize
+    MotoLogins.check = recording_check
     yield
     botocore.client.BaseClient._make_api_call = make_api_call
-    iam_principals.MotoPrincipals.authorize = authorize
+    MotoLogins.check = check
 
 
 def statements(policy: dict) -> list[dict]:

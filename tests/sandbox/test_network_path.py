@@ -3,6 +3,10 @@ migration adds to it (an interface endpoint for DSQL, or a NAT gateway), and wha
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from infra.sandbox import network
@@ -149,3 +153,27 @@ def test_the_cached_verdict_is_read_again_after_its_ttl(vela):
     assert not cached.verdict(vpc_config, identifier).reachable
     add_endpoint(client, vpc_config, identifier)
     assert cached.verdict(vpc_config, identifier).reachable
+
+
+def test_requests_that_find_the_verdict_stale_together_wait_for_one_evaluation(monkeypatch):
+    evaluated = []
+
+    def slow_evaluate(vpc_config, cluster_identifier, client):
+        evaluated.append(cluster_identifier)
+        time.sleep(0.3)  # reading moto's EC2 state
+        return network.Verdict(True, "public", "")
+
+    monkeypatch.setattr(network, "evaluate", slow_evaluate)
+    cached = network.CachedPath(lambda service: None, ttl=60)
+    barrier = threading.Barrier(8)
+
+    def ask(_):
+        barrier.wait()
+        return cached.verdict(None, "abc")
+
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(ask, range(8)))
+    assert evaluated == ["abc"] and all(verdict.reachable for verdict in verdicts)
+    cached.ttl = 0  # stale at once: the next request reads the state again
+    cached.verdict(None, "abc")
+    assert evaluated == ["abc", "abc"]

@@ -20,10 +20,11 @@ def install() -> None:
         return
     from moto.cloudformation import parsing
 
-    from infra.sandbox import dsql_lifecycle
+    from infra.sandbox import dsql_lifecycle, dsql_login
     from infra.sandbox.cfn import drift, engine, iam_auth, iam_simulate, resources
 
     dsql_lifecycle.install()  # DSQL's IDLE/INACTIVE/UPDATING/PENDING_SETUP (not CloudFormation, same install)
+    dsql_login.install()  # the DSQL endpoint's one question per login
     resources.install()
     engine.install()
     drift.install()

@@ -15,12 +15,14 @@ moto 5.2 can check each request against the caller's IAM policies (`moto.core.au
 - nothing may bootstrap an account once it is on: the sandbox's admin key (ADMIN_ACCESS_KEY_ID) is a
   principal allowed everything, whatever moto holds (it survives `/moto-api/reset`).
 
-Endpoints the sandbox's other parts ask (loopback, no authentication: the sandbox's own plumbing):
+Endpoints the sandbox's other parts ask (loopback, no authentication: the sandbox's own plumbing; the DSQL
+endpoint's login check, `find_principal` and `evaluate` here, is infra/sandbox/dsql_login.py's):
   POST /moto-api/sandbox/iam/access-key  {"user", "access_key_id", "secret_access_key"}: the key is the user's
-  POST /moto-api/sandbox/iam/principal   {"access_key_id"}: its secret, session token and ARN (404 unknown)
   POST /moto-api/sandbox/iam/authorize   {"access_key_id", "action", "resource"}: {"allowed", "principal"}
   POST /moto-api/sandbox/iam/function-credentials {"function_name"}: the Lambda service's AssumeRole of the
        function's execution role (trust policy checked for lambda.amazonaws.com); the same session while valid
+  POST /moto-api/sandbox/iam/function-context {"function_name"}: the function's configuration and that session
+       together, what a fresh handler starts with (the health route asks at each request)
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ def install() -> None:
     access_control.IAMRequest._create_aws_request = _signed_request(access_control.IAMRequest._create_aws_request)
     for name, handler in (
         ("access-key", access_key),
-        ("principal", principal),
         ("authorize", authorize),
         ("function-credentials", function_credentials),
+        ("function-context", function_context),
     ):
         urls.url_paths[f"{{0}}/moto-api/sandbox/iam/{name}$"] = handler
     _installed = True
@@ -309,16 +311,6 @@ def access_key(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str
     return _json(200, {"user": user.name, "access_key_id": key.access_key_id})
 
 
-def principal(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
-    from moto.core import DEFAULT_ACCOUNT_ID
-
-    payload = _payload(request)
-    found = find_principal(payload["access_key_id"], payload.get("account_id", DEFAULT_ACCOUNT_ID))
-    if found is None:
-        return _json(404, {"message": "unknown access key"})
-    return _json(200, {k: v for k, v in found.items() if k != "policies"})
-
-
 def authorize(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
     from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -330,25 +322,17 @@ def authorize(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str,
     return _json(200, {"allowed": allowed, "principal": found["arn"]})
 
 
-def function_credentials(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
-    from moto.awslambda.exceptions import UnknownFunctionException
-    from moto.awslambda.utils import get_backend  # the Docker-less backend when Lambda runs without Docker
-    from moto.core import DEFAULT_ACCOUNT_ID
+def _role_session(account_id: str, region: str, function: Any) -> tuple[int, dict[str, Any]]:
+    """The Lambda service's AssumeRole of the function's execution role: (200, credentials) or (403, why not)."""
     from moto.iam.exceptions import NotFoundException
 
-    payload = _payload(request)
-    account_id, region = payload.get("account_id", DEFAULT_ACCOUNT_ID), payload.get("region", "us-east-1")
-    try:
-        function = get_backend(account_id, region).get_function(payload["function_name"])
-    except UnknownFunctionException:
-        return _json(404, {"message": f"no function {payload['function_name']}"})
     iam, sts = _backends(account_id)
     try:
         role = iam.get_role_by_arn(function.role)
     except NotFoundException:
-        return _json(403, {"message": f"the execution role {function.role} does not exist"})
+        return 403, {"message": f"the execution role {function.role} does not exist"}
     if not _trusts_lambda(role.assume_role_policy_document):
-        return _json(403, {"message": f"{LAMBDA_SERVICE} is not trusted to assume {function.role}"})
+        return 403, {"message": f"{LAMBDA_SERVICE} is not trusted to assume {function.role}"}
     now = _now()
     session = next(
         (
@@ -362,13 +346,49 @@ def function_credentials(request: Any, full_url: str, headers: Any) -> tuple[int
     )
     if session is None:
         session = sts.assume_role(region, function.function_name, function.role, None, _SESSION_SECONDS, None)
-    return _json(
-        200,
-        {
-            "AccessKeyId": session.access_key_id,
-            "SecretAccessKey": session.secret_access_key,
-            "SessionToken": session.session_token,
-            "Expiration": session.expiration.replace(tzinfo=datetime.UTC).isoformat(),
-            "RoleArn": function.role,
-        },
-    )
+    return 200, {
+        "AccessKeyId": session.access_key_id,
+        "SecretAccessKey": session.secret_access_key,
+        "SessionToken": session.session_token,
+        "Expiration": session.expiration.replace(tzinfo=datetime.UTC).isoformat(),
+        "RoleArn": function.role,
+    }
+
+
+def _function(payload: dict[str, Any]) -> tuple[str, str, Any]:
+    from moto.awslambda.utils import get_backend  # the Docker-less backend when Lambda runs without Docker
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    account_id, region = payload.get("account_id", DEFAULT_ACCOUNT_ID), payload.get("region", "us-east-1")
+    return account_id, region, get_backend(account_id, region).get_function(payload["function_name"])
+
+
+def function_credentials(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    from moto.awslambda.exceptions import UnknownFunctionException
+
+    payload = _payload(request)
+    try:
+        account_id, region, function = _function(payload)
+    except UnknownFunctionException:
+        return _json(404, {"message": f"no function {payload['function_name']}"})
+    return _json(*_role_session(account_id, region, function))
+
+
+def function_context(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    """What the Lambda service hands a fresh execution environment of the function, in one answer: its
+    configuration as GetFunctionConfiguration describes it (variables, VpcConfig, role) and its execution
+    role's session (`Credentials`), or why the service could not assume the role (`CredentialsError`)."""
+    from moto.awslambda.exceptions import UnknownFunctionException
+
+    payload = _payload(request)
+    try:
+        account_id, region, function = _function(payload)
+    except UnknownFunctionException:
+        return _json(404, {"message": f"no function {payload['function_name']}"})
+    status, credentials = _role_session(account_id, region, function)
+    answer: dict[str, Any] = {"Configuration": json.loads(json.dumps(function.get_configuration(), default=str))}
+    if status == 200:
+        answer["Credentials"] = credentials
+    else:
+        answer["CredentialsError"] = credentials["message"]
+    return _json(200, answer)
