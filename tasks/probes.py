@@ -29,7 +29,9 @@ def dispatch_probes() -> int:
 # Results live in ProbeResult rows; storing a return value in the result backend too would cost every probe a write.
 @shared_task(name="tasks.probes.run_probe", soft_time_limit=150, time_limit=180, ignore_result=True)
 def run_probe(target_id: int) -> bool | None:
-    target = Target.objects.select_related("environment").filter(pk=target_id, paused=False).first()
+    # Unordered: the model's default ordering (or first()'s by pk) costs compiling an ORDER BY for one row.
+    found = Target.objects.select_related("environment").filter(pk=target_id, paused=False).order_by()[:1]
+    target = next(iter(found), None)
     if target is None:
         release_lease(target_id)
         return None

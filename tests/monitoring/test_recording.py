@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
+from django.db import OperationalError, connection
 
 from dashboard.models import Incident, ProbeResult, TargetStatus
 from dashboard.monitoring.recording import target_status_changed
@@ -84,3 +86,52 @@ def test_a_deleted_target_records_nothing(target):
     target.pk = pk
     assert record(target, T0) is None
     assert not ProbeResult.objects.exists()
+
+
+def test_phases_are_stored_to_the_microsecond(target):
+    record(target, T0, 12.5, phases={"token": 0.123456789, "connect": 11.0004999, "query": None})
+    assert ProbeResult.objects.get().phases == {"token": 0.123, "connect": 11.0}
+
+
+def test_the_status_change_signal_gets_the_target_as_recorded(target, django_capture_on_commit_callbacks):
+    seen = []
+
+    def receiver(sender, target, previous, incident, **kwargs):
+        seen.append((target.status, target.last_latency_ms, target.lease_until, target.environment.slug))
+
+    target_status_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            record(target, T0, 12.5)
+    finally:
+        target_status_changed.disconnect(receiver)
+    assert seen == [(TargetStatus.UP, 12.5, None, "bare")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_locks_the_targets_row_and_not_its_environments(bare_environment):
+    target = make_target(bare_environment)
+    other = make_target(bare_environment, name="cluster-b")
+    settings = connection.settings_dict
+    holder = psycopg.connect(
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+    )
+    try:
+        # Another session holds the environment's row (an edit of it, say) and a result of the other target.
+        holder.execute("SELECT 1 FROM dashboard_environment WHERE id = %s FOR UPDATE", [bare_environment.pk])
+        holder.execute("SELECT 1 FROM dashboard_target WHERE id = %s FOR NO KEY UPDATE", [other.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            assert record(target, T0) is not None  # neither waits for the other session
+            with pytest.raises(OperationalError, match="lock timeout"):
+                record(other, T0)  # the same target's row: serialised, as two results of one target must be
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        holder.close()
