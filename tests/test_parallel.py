@@ -106,8 +106,10 @@ def test_two_workers_never_share_a_server_or_a_prefix(tmp_path):
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
         + ["-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider", "-q", str(tmp_path)],
         cwd=ROOT,
-        # As from a shell, even when this test runs on a worker itself.
-        env={name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+        # As from a shell, even when this test runs on a worker itself or under the caller's PYTEST_ADDOPTS.
+        env={
+            name: value for name, value in os.environ.items() if not name.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))
+        }
         | {"PROBE_OUT": str(out), "SANDBOX_PORT": str(free_port())},
         capture_output=True,
         text=True,
