@@ -136,7 +136,6 @@ class PrivatePostgres:
         self.log = self.directory / "postgres.log"
         self.process: subprocess.Popen | None = None
         self.address = ""
-        self.port = PORT
         if self.owner:
             os.chown(self.directory, self.owner.pw_uid, self.owner.pw_gid)
 
@@ -184,8 +183,9 @@ class PrivatePostgres:
                     self.address = address
                     return True
             time.sleep(0.1)
+        log = self.log.read_text()
         self.stop()
-        raise RuntimeError(f"the worker's PostgreSQL did not answer within 60 s:\n{self.log.read_text()}")
+        raise RuntimeError(f"the worker's PostgreSQL did not answer within 60 s:\n{log}")
 
     def _accepts(self, address: str) -> bool:
         import psycopg
