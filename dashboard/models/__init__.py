@@ -10,6 +10,7 @@ from dashboard.models.alerts import (
 from dashboard.models.api import ApiToken, IdempotencyRecord
 from dashboard.models.environment import Environment, SslMode, default_stacks
 from dashboard.models.monitoring import (
+    FillingRollup,
     HealthMethod,
     Incident,
     ProbeKind,
@@ -40,6 +41,7 @@ __all__ = [
     "ReportRequest",
     "ReportSchedule",
     "WebhookFormat",
+    "FillingRollup",
     "HealthMethod",
     "IdempotencyRecord",
     "Incident",

@@ -1,5 +1,6 @@
 """Health monitoring: what is probed (Target), what each probe found (ProbeResult), the
-rollups that keep long ranges fast (Rollup), and the outages they add up to (Incident).
+rollups that keep long ranges fast (Rollup; FillingRollup for the buckets still filling), and the
+outages they add up to (Incident).
 
 History stays fast the way Uptime Kuma v2 and Gatus do it, plus percentiles: raw results are
 kept briefly, rollups per minute, hour and day hold counts, latency min/max/sum and a mergeable
@@ -181,44 +182,132 @@ class Resolution(models.IntegerChoices):
     DAY = 86400, "day"
 
 
-class Rollup(models.Model):
-    """Probe results of one target in one time bucket, mergeable into any longer range."""
+def encode_phase_sums(sums: dict[str, float]) -> str:
+    """{"connect": 95.003, "query": 14.53} as "connect:95.003,query:14.53" (how a rollup stores them)."""
+    for name in sums:
+        if "," in name:
+            raise ValueError(f"a phase name with a comma cannot be stored: {name!r}")
+    return ",".join(f"{name}:{total!r}" for name, total in sums.items())
 
-    id = models.BigAutoField(primary_key=True)
-    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="rollups", db_index=False)
-    resolution = models.IntegerField(choices=Resolution.choices)
+
+def decode_phase_sums(text: str) -> dict[str, float]:
+    """The inverse of encode_phase_sums."""
+    if not text:
+        return {}
+    return {name: float(total) for name, _, total in (item.rpartition(":") for item in text.split(","))}
+
+
+class PhaseSumsField(models.TextField):
+    """Sums per phase name ({"connect": 95.003, ...}) as the text "connect:95.003,query:14.53,token:2.235":
+    jsonb spends 4 bytes on each key and each value besides the number itself (12 bytes for 95.003), 83
+    bytes for a DSQL probe's three phases, where this text takes 39 (JSON text would take 48). Nothing
+    queries inside it; every reader wants the whole dict. Phase names are the probes' own words."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else decode_phase_sums(value)
+
+    def to_python(self, value):
+        return decode_phase_sums(value) if isinstance(value, str) else value
+
+    def get_prep_value(self, value):
+        return value if value is None or isinstance(value, str) else encode_phase_sums(value)
+
+
+class MicrosecondsField(models.IntegerField):
+    """Milliseconds kept to the microsecond in a 4-byte integer, half a float8: the API and reports give
+    latencies to three decimals, the pages to three significant figures, so none can tell. Up to 35 minutes,
+    far beyond any probe's timeout; a longer value is stored as that (an overflow would fail the whole job)."""
+
+    MAX = 2**31 - 1
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else value / 1000
+
+    def get_prep_value(self, value):
+        return None if value is None else self.to_db(value)
+
+    @classmethod
+    def to_db(cls, ms: float) -> int:
+        # Rounded as round(ms, 3) rounds (the decimal value), so that reading back gives exactly that.
+        return min(cls.MAX, round(round(ms, 3) * 1000))
+
+
+class TargetKey(models.ForeignKey):
+    """A foreign key to a target held in 4 bytes (PostgreSQL checks it against the 8-byte id all the same).
+
+    Target ids number the probed resources, thousands; what the narrower column buys is a rollup key of
+    16 bytes, (target, resolution, bucket). Each target's rollups come in ascending, interleaved with every
+    other target's; PostgreSQL fills a B-tree page to 90 % before splitting it where such a run ends only
+    for keys of at most 16 bytes, and halves it otherwise, leaving the index half empty (70 bytes an entry
+    for a 24-byte key, 34 for this one, with 20 targets' minutes inserted in turn)."""
+
+    def db_type(self, connection):
+        return "integer"
+
+
+class RollupValues(models.Model):
+    """What a rollup holds of one target's probe results in one bucket, mergeable into any longer range.
+
+    Columns are declared widest first (8-byte ones, then 4, then 2, then the variable-length ones): PostgreSQL
+    aligns each column to its size, and in the declared order they leave no padding between them."""
+
     bucket = models.DateTimeField(help_text="Start of the bucket (UTC).")
+    latency_sum = models.FloatField(default=0)
+    cold_latency_sum = models.FloatField(default=0)
+    target = TargetKey(Target, on_delete=models.CASCADE, related_name="%(class)ss", db_index=False)
     count = models.IntegerField()
     ok_count = models.IntegerField()
     latency_count = models.IntegerField(default=0)
-    latency_min = models.FloatField(null=True)
-    latency_max = models.FloatField(null=True)
-    latency_sum = models.FloatField(default=0)
-    # Sparse log-bucket histogram [index, count, index, count, ...]; see monitoring.histogram.
-    histogram = ArrayField(models.IntegerField(), default=list)
-    # Sums per phase name, to average each phase over the bucket's latency_count.
-    phase_sums = models.JSONField(default=dict)
     cold_count = models.IntegerField(default=0)
-    cold_latency_sum = models.FloatField(default=0)
-    # This bucket's own quantiles, read off its histogram when it is written: a chart of a year reads
-    # three numbers per day instead of decoding and walking 365 histograms.
-    p50_ms = models.FloatField(null=True)
-    p95_ms = models.FloatField(null=True)
-    p99_ms = models.FloatField(null=True)
+    latency_min = MicrosecondsField(null=True, db_column="latency_min_us")
+    latency_max = MicrosecondsField(null=True, db_column="latency_max_us")
+    resolution = models.IntegerField(choices=Resolution.choices)  # seconds: 86,400 does not fit 2 bytes
+    # This bucket's own quantiles, read off its histogram when it is written, as the index of the histogram
+    # bucket they fall in (monitoring.histogram.bucket_value gives the milliseconds, exactly what a float
+    # column held, in 2 bytes instead of 8): a chart of a year reads three numbers per day instead of
+    # decoding and walking 365 histograms. NULL without latencies.
+    p50_index = models.SmallIntegerField(null=True)
+    p95_index = models.SmallIntegerField(null=True)
+    p99_index = models.SmallIntegerField(null=True)
+    # Sparse log-bucket histogram, three bytes per bucket holding any (index, count); see monitoring.histogram.
+    histogram = models.BinaryField(default=bytes)
+    # Sums per phase name, to average each phase over the bucket's latency_count.
+    phase_sums = PhaseSumsField(default=dict)
 
     class Meta:
-        constraints = [
-            # Also the index of the detail charts and the summary job: one target, one
-            # resolution, a bucket range.
-            models.UniqueConstraint(fields=["target", "resolution", "bucket"], name="one_rollup_per_bucket"),
-        ]
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.target_id} {self.get_resolution_display()} {self.bucket:%Y-%m-%d %H:%M}"
+
+
+class Rollup(RollupValues):
+    """A bucket the rollup job is done with: minute buckets as each minute settles, hour and day buckets once
+    the job's cursor has passed them (moved here from FillingRollup). Written once, deleted by the prune job:
+    rows are never rewritten, so the pages stay full and the indexes gain one entry per bucket.
+
+    The primary key is the (target, resolution, bucket) the readers look rows up by: no surrogate id (8 bytes
+    a row and an index of its own that nothing reads)."""
+
+    pk = models.CompositePrimaryKey("target", "resolution", "bucket")
+
+    class Meta:
+        # The primary key's index is also that of the detail charts and the summary job: one target, one
+        # resolution, a bucket range.
         indexes = [
             # The prune job: old buckets of one resolution across all targets.
             BrinIndex(fields=["bucket"], name="rollup_bucket_brin"),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.target_id} {self.get_resolution_display()} {self.bucket:%Y-%m-%d %H:%M}"
+
+class FillingRollup(RollupValues):
+    """The hour and the day bucket each target is still filling: one row per target and resolution, rewritten
+    by every run of the minute job (its bucket moves on with the cursor; rollup.py moves the finished one into
+    Rollup). Kept apart so that the 60 and 1,440 versions a bucket goes through churn this small table, its
+    updates HOT (the key never changes, and the migration leaves free space on each page for them), instead
+    of leaving dead versions and index entries across the big one."""
+
+    pk = models.CompositePrimaryKey("target", "resolution")
 
 
 class Incident(models.Model):

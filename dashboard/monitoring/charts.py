@@ -65,7 +65,7 @@ class Bucket(RangeStats):
     stored: tuple[float | None, ...] | None = None
 
     def add_settled(self, count, ok_count, latency_count, latency_sum, phase_sums, p50, p95, p99) -> None:
-        self.add_values(count, ok_count, latency_count, None, None, latency_sum, [], phase_sums, 0, 0.0)
+        self.add_values(count, ok_count, latency_count, None, None, latency_sum, b"", phase_sums, 0, 0.0)
         self.stored = (p50, p95, p99)
 
     def quantiles(self) -> list[float | None]:

@@ -7,6 +7,11 @@ so the pages see them grow: by the minutes that run folded, added to the stored 
 transaction as the minute cursor's move (rollup_all), so a stored hour or day bucket past its
 cursor always holds exactly the results below the minute cursor. After a gap (a cursor behind by
 more than the bucket filling) a bucket is recomputed whole from the finer rollups instead.
+
+The buckets still filling (one hour and one day row per target, at their cursors) live in FillingRollup,
+rewritten in place by every run; a bucket goes into Rollup once, when its cursor passes it, so Rollup's
+rows are written once and never rewritten (issue #18: the 60 and 1,440 versions of each hour and day row
+left dead rows and index entries across the big table). Minute buckets go into Rollup as they settle.
 """
 
 from __future__ import annotations
@@ -22,15 +27,19 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor, Target
-from dashboard.monitoring.histogram import Histogram
+from dashboard.models import FillingRollup, ProbeResult, Resolution, Rollup, RollupCursor, Target
+from dashboard.models.monitoring import MicrosecondsField, encode_phase_sums
+from dashboard.monitoring.histogram import RECORD, Histogram
 from dashboard.monitoring.overview import summary_shown
 from dashboard.monitoring.stats import (
+    ALL_ROLLUPS_SQL,
     DAY,
     HOUR,
     MINUTE,
+    ROLLUP_COLUMNS,
     ROLLUP_FIELDS,
     RangeStats,
+    all_rollups,
     cover,
     floor_time,
 )
@@ -46,8 +55,6 @@ PRUNE_MAX_BATCHES = 40
 SPARKLINE_HOURS = 24
 UPTIME_WINDOWS = (("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
 
-# What an upsert rewrites: every column but the key.
-ROLLUP_UPDATE_FIELDS = [*ROLLUP_FIELDS[1:], "p50_ms", "p95_ms", "p99_ms"]
 BUCKET_QUANTILES = (0.5, 0.95, 0.99)
 
 
@@ -55,8 +62,8 @@ class _Bucket(RangeStats):
     """Accumulates raw results, or finer rollups, into one rollup row."""
 
     def row(self, target_id: int, resolution: int, bucket: datetime) -> tuple:
-        """The rollup row, in _UPSERT_COLUMNS order (the histogram and phase sums as PostgreSQL text)."""
-        histogram = self.histogram.encode()
+        """The rollup row, in ROLLUP_COLUMNS order. Phase sums and the latency's extremes are kept to the
+        microsecond, as the raw results have phases."""
         phases = {phase: round(total, 3) for phase, total in self.phase_sums.items()}
         return (
             target_id,
@@ -65,57 +72,75 @@ class _Bucket(RangeStats):
             self.count,
             self.ok_count,
             self.latency_count,
-            self.latency_min,
-            self.latency_max,
+            None if self.latency_min is None else MicrosecondsField.to_db(self.latency_min),
+            None if self.latency_max is None else MicrosecondsField.to_db(self.latency_max),
             self.latency_sum,
-            "{" + ",".join(map(str, histogram)) + "}",
-            json.dumps(phases),
+            self.histogram.encode(),
+            encode_phase_sums(phases),
             self.cold_count,
             self.cold_latency_sum,
-            *self.histogram.percentiles(*BUCKET_QUANTILES),
+            *self.histogram.percentile_indexes(*BUCKET_QUANTILES),
         )
 
 
-_UPSERT_COLUMNS = ("target_id", "resolution", "bucket", *ROLLUP_FIELDS[1:], "p50_ms", "p95_ms", "p99_ms")
-_UPSERT_TYPES = (
-    "bigint",
-    "int",
-    "timestamptz",
-    "int",
-    "int",
-    "int",
-    "float8",
-    "float8",
-    "float8",
-    "text",
-    "text",
-    "int",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-)
-_UPSERT_SQL = f"""
-INSERT INTO {Rollup._meta.db_table} ({", ".join(_UPSERT_COLUMNS)})
-SELECT {
-    ", ".join(
-        "v." + name + ("::int[]" if name == "histogram" else "::jsonb" if name == "phase_sums" else "")
-        for name in _UPSERT_COLUMNS
-    )
+_COLUMN_TYPES = {
+    "target_id": "bigint",
+    "bucket": "timestamptz",
+    "latency_sum": "float8",
+    "cold_latency_sum": "float8",
+    "histogram": "bytea",
+    "phase_sums": "text",
+    "p50_index": "smallint",
+    "p95_index": "smallint",
+    "p99_index": "smallint",
 }
-FROM unnest({", ".join(f"%s::{kind}[]" for kind in _UPSERT_TYPES)}) AS v({", ".join(_UPSERT_COLUMNS)})
-ON CONFLICT (target_id, resolution, bucket) DO UPDATE SET
-    {", ".join(f"{name} = excluded.{name}" for name in ROLLUP_UPDATE_FIELDS)}
+_COLUMNS = ", ".join(ROLLUP_COLUMNS)
+_ROLLUP, _FILLING = Rollup._meta.db_table, FillingRollup._meta.db_table
+
+
+def _upsert_sql(table: str, key: tuple[str, ...]) -> str:
+    """Insert rows given as column arrays, or rewrite the row of the same key: one statement (Django's
+    bulk_create with update_conflicts spent 2 s of Python on 4,000 rows)."""
+    values = ", ".join("v." + name for name in ROLLUP_COLUMNS)
+    arrays = ", ".join(f"%s::{_COLUMN_TYPES.get(name, 'int')}[]" for name in ROLLUP_COLUMNS)
+    rewritten = ", ".join(f"{name} = excluded.{name}" for name in ROLLUP_COLUMNS if name not in key)
+    return f"""
+    INSERT INTO {table} ({_COLUMNS}) SELECT {values} FROM unnest({arrays}) AS v({_COLUMNS})
+    ON CONFLICT ({", ".join(key)}) DO UPDATE SET {rewritten}
+    """
+
+
+# A settled bucket is written once; the key is there for a bucket recomputed after a gap.
+_UPSERT_SETTLED = _upsert_sql(_ROLLUP, ("target_id", "resolution", "bucket"))
+# One row per target and resolution: the next bucket takes the place of the one that settled.
+_UPSERT_FILLING = _upsert_sql(_FILLING, ("target_id", "resolution"))
+# The filling rows the cursor has passed and this run did not write into Rollup itself (targets without
+# results since): moved as they are. Those it did write (with the minutes just folded) stay as written.
+_SETTLE_SQL = f"""
+WITH settled AS (DELETE FROM {_FILLING} WHERE resolution = %s AND bucket < %s RETURNING {_COLUMNS})
+INSERT INTO {_ROLLUP} ({_COLUMNS}) SELECT {_COLUMNS} FROM settled ON CONFLICT DO NOTHING
 """
 
 
-def _upsert(rows: list[tuple]) -> None:
-    """Insert or rewrite rollup rows: one statement of column arrays (Django's bulk_create with
-    update_conflicts spent 2 s of Python on 4,000 rows)."""
+def _upsert(sql: str, rows: list[tuple]) -> None:
     for start in range(0, len(rows), 5000):
         batch = rows[start : start + 5000]
         with connection.cursor() as cursor:
-            cursor.execute(_UPSERT_SQL, [list(column) for column in zip(*batch, strict=True)])
+            cursor.execute(sql, [list(column) for column in zip(*batch, strict=True)])
+
+
+def _store(resolution: int, buckets: dict[tuple[int, datetime], _Bucket], done_until: datetime, moved: bool) -> None:
+    """Write hour or day buckets: those before the cursor's new place `done_until` into Rollup, the one at
+    it (still filling) into FillingRollup; with `moved` (the cursor passed buckets), the filling rows it
+    passed are then moved into Rollup."""
+    settled, filling = [], []
+    for (target_id, moment), bucket in buckets.items():
+        (settled if moment < done_until else filling).append(bucket.row(target_id, resolution, moment))
+    _upsert(_UPSERT_SETTLED, settled)
+    _upsert(_UPSERT_FILLING, filling)
+    if moved:
+        with connection.cursor() as cursor:
+            cursor.execute(_SETTLE_SQL, [resolution, done_until])
 
 
 def _cursor(resolution: int, start: Callable[[], datetime]) -> RollupCursor:
@@ -157,7 +182,8 @@ def _fold_minutes(now: datetime) -> _Folded:
             if isinstance(phases, str):
                 phases = json.loads(phases)
             buckets[(target_id, floor_time(at, MINUTE))].add_result(ok, latency, phases, cold_start)
-        _upsert([bucket.row(target_id, Resolution.MINUTE, minute) for (target_id, minute), bucket in buckets.items()])
+        rows = [bucket.row(target_id, Resolution.MINUTE, minute) for (target_id, minute), bucket in buckets.items()]
+        _upsert(_UPSERT_SETTLED, rows)
         cursor.done_until = end
         cursor.save(update_fields=["done_until"])
     return _Folded(start, end, buckets)
@@ -188,7 +214,11 @@ def _oldest_result_minute(fallback: datetime) -> datetime:
 
 
 def _oldest_bucket(resolution: int) -> datetime | None:
-    return Rollup.objects.filter(resolution=resolution).order_by("bucket").values_list("bucket", flat=True).first()
+    found = [
+        model.objects.filter(resolution=resolution).order_by("bucket").values_list("bucket", flat=True).first()
+        for model in (Rollup, FillingRollup)
+    ]
+    return min((moment for moment in found if moment is not None), default=None)
 
 
 def rollup_coarser(resolution: int, folded: _Folded | None = None) -> int:
@@ -213,24 +243,25 @@ def rollup_coarser(resolution: int, folded: _Folded | None = None) -> int:
             buckets = _grown(resolution, step, folded)
         else:
             buckets = defaultdict(_Bucket)
-            finer_rows = Rollup.objects.filter(resolution=finer, bucket__gte=start, bucket__lt=end).values_list(
-                "bucket", *ROLLUP_FIELDS
-            )
+            # The finer bucket still filling (the day's hour) too: it holds the results below the minute cursor.
+            finer_rows = all_rollups("bucket", *ROLLUP_FIELDS, resolution=finer, bucket__gte=start, bucket__lt=end)
             for bucket, target_id, *values in finer_rows.iterator(chunk_size=5000):
                 buckets[(target_id, floor_time(bucket, step))].add_values(*values)
-        _upsert([bucket.row(target_id, resolution, moment) for (target_id, moment), bucket in buckets.items()])
-        cursor.done_until = min(end, floor_time(finer_done, step))
+        done_until = min(end, floor_time(finer_done, step))
+        _store(resolution, buckets, done_until, moved=done_until > start)
+        cursor.done_until = done_until
         cursor.save(update_fields=["done_until"])
     return len(buckets)
 
 
 def _grown(resolution: int, step: timedelta, folded: _Folded) -> dict[tuple[int, datetime], _Bucket]:
-    """The stored buckets of `resolution` that the folded minutes fall in, with those minutes added."""
+    """The stored buckets of `resolution` that the folded minutes fall in, with those minutes added. Only the
+    bucket at the cursor can be stored yet, and it is still filling."""
     buckets: dict[tuple[int, datetime], _Bucket] = defaultdict(_Bucket)
     for (target_id, minute), minute_bucket in folded.buckets.items():
         buckets[(target_id, floor_time(minute, step))].absorb(minute_bucket)
     if buckets:
-        stored = Rollup.objects.filter(
+        stored = FillingRollup.objects.filter(
             resolution=resolution,
             bucket__in={moment for _, moment in buckets},
             target_id__in={target_id for target_id, _ in buckets},
@@ -321,7 +352,15 @@ def _where(spans: list[Span]) -> tuple[str, list]:
     return f"({sql})", [value for span in spans for value in span]
 
 
-def _per_target(columns: str, spans: list[Span], ids: list[int], tail: str = "", params: list | None = None) -> list:
+def _source(live: bool) -> str:
+    """Where rollups in some spans are read: settled spans (whole buckets before their cursors) are all in
+    Rollup; `live` spans may hold the buckets still filling, so both tables are read."""
+    return ALL_ROLLUPS_SQL if live else _ROLLUP
+
+
+def _per_target(
+    columns: str, spans: list[Span], ids: list[int], tail: str = "", params: list | None = None, *, live: bool = False
+) -> list:
     """`SELECT t.id, {columns}` over each target's rollups in `spans`, read target by target through the
     (target, resolution, bucket) index: a LATERAL join kept from being flattened (OFFSET 0), because with
     a list of ids and a few bucket ranges the planner reckons a scan of the whole table cheaper (it read
@@ -334,7 +373,7 @@ def _per_target(columns: str, spans: list[Span], ids: list[int], tail: str = "",
             f"""
             SELECT t.id, {columns} FROM unnest(%s::bigint[]) AS t(id)
             JOIN LATERAL (
-                SELECT * FROM {Rollup._meta.db_table} r WHERE r.target_id = t.id AND {where} OFFSET 0
+                SELECT * FROM {_source(live)} r WHERE r.target_id = t.id AND {where} OFFSET 0
             ) r ON true
             {tail}
             """,
@@ -343,7 +382,9 @@ def _per_target(columns: str, spans: list[Span], ids: list[int], tail: str = "",
         return cursor.fetchall()
 
 
-def _merged_histograms(spans: list[Span], ids: list[int]) -> list[tuple[int, list[int], list[int]]]:
+def _merged_histograms(
+    spans: list[Span], ids: list[int], *, live: bool = False
+) -> list[tuple[int, list[int], list[int]]]:
     """Per target, the histogram of its rollups in `spans` merged by the database: (id, indexes, counts).
     One row per target crosses the wire instead of one per rollup, each with its array to parse."""
     if not spans or not ids:
@@ -353,12 +394,13 @@ def _merged_histograms(spans: list[Span], ids: list[int]) -> list[tuple[int, lis
         cursor.execute(
             f"""
             SELECT id, array_agg(index ORDER BY index), array_agg(count ORDER BY index) FROM (
-                SELECT t.id, r.histogram[i] AS index, sum(r.histogram[i + 1])::bigint AS count
+                SELECT t.id, get_byte(r.histogram, i) AS index,
+                    sum(get_byte(r.histogram, i + 1) << 8 | get_byte(r.histogram, i + 2))::bigint AS count
                 FROM unnest(%s::bigint[]) AS t(id)
                 JOIN LATERAL (
-                    SELECT histogram FROM {Rollup._meta.db_table} r WHERE r.target_id = t.id AND {where} OFFSET 0
+                    SELECT histogram FROM {_source(live)} r WHERE r.target_id = t.id AND {where} OFFSET 0
                 ) r ON true
-                CROSS JOIN LATERAL generate_series(1, cardinality(r.histogram), 2) i
+                CROSS JOIN LATERAL generate_series(0, length(r.histogram) - {RECORD}, {RECORD}) i
                 GROUP BY 1, 2
             ) merged GROUP BY 1
             """,
@@ -421,13 +463,15 @@ class _Windows:
         self.day_start = now - DAY
 
     @staticmethod
-    def hours(spans: list[Span], ids: list[int]) -> list[tuple[int, int, float, int]]:
+    def hours(spans: list[Span], ids: list[int], *, live: bool = False) -> list[tuple[int, int, float, int]]:
         """(target, hour as epoch seconds, latency sum, latency count) of the hour rollups in `spans`."""
         columns = "extract(epoch FROM r.bucket)::bigint, r.latency_sum, r.latency_count"
-        return _per_target(columns, spans, ids)
+        return _per_target(columns, spans, ids, live=live)
 
     @staticmethod
-    def sums(windows: dict[str, list[Span]], ids: list[int]) -> dict[int, dict[str, tuple[int, int]]]:
+    def sums(
+        windows: dict[str, list[Span]], ids: list[int], *, live: bool = False
+    ) -> dict[int, dict[str, tuple[int, int]]]:
         """(probes, ok) of each window's spans per target: one aggregate, each window FILTERed out of it."""
         labels = [label for label, spans in windows.items() if spans]
         if not labels:
@@ -438,7 +482,7 @@ class _Windows:
             columns += [f"sum(r.count) FILTER (WHERE {condition})", f"sum(r.ok_count) FILTER (WHERE {condition})"]
             params += values * 2
         union = [span for label in labels for span in windows[label]]
-        rows = _per_target(", ".join(columns), union, ids, "GROUP BY t.id", params)
+        rows = _per_target(", ".join(columns), union, ids, "GROUP BY t.id", params, live=live)
         return {
             row[0]: {label: (row[1 + 2 * n] or 0, row[2 + 2 * n] or 0) for n, label in enumerate(labels)}
             for row in rows
@@ -520,19 +564,20 @@ class _Windows:
                     histogram[index] = histogram.get(index, 0) + sign * count
 
     def add_live(self, history: dict[int, _Summary]) -> None:
-        """The rollups that still change: the windows' edge minutes, the hour (and day) still filling. Their
-        probe counts summed in the database; the rows themselves only for the 24 h p95 and the sparkline."""
-        for pk, counts in self.sums(self.live_spans, self.ids).items():
+        """The rollups that still change: the windows' edge minutes, the hour (and day) still filling (from
+        both tables: the job may move the hour meanwhile). Their probe counts summed in the database; the
+        rows themselves only for the 24 h p95 and the sparkline."""
+        for pk, counts in self.sums(self.live_spans, self.ids, live=True).items():
             probes = history[pk].probes
             for label, (count, ok) in counts.items():
                 probes[label][0] += count
                 probes[label][1] += ok
-        for pk, indexes, counts in _merged_histograms(self.live_spans["24h"], self.ids):
+        for pk, indexes, counts in _merged_histograms(self.live_spans["24h"], self.ids, live=True):
             merged = history[pk].histogram.counts
             for index, count in zip(indexes, counts, strict=True):
                 merged[index] = merged.get(index, 0) + count
         if self.spark_live:
-            for pk, hour, latency_sum, latency_count in self.hours(self.spark_live, self.ids):
+            for pk, hour, latency_sum, latency_count in self.hours(self.spark_live, self.ids, live=True):
                 history[pk].add_hour(hour, latency_sum, latency_count)
 
 
@@ -642,18 +687,23 @@ def _recent_results(ids: list[int], start: datetime, end: datetime) -> dict[int,
 
 
 def prune(now: datetime) -> dict[str, int]:
-    """Delete raw results and rollups past their retention, in batches; returns rows deleted per kind."""
-    deleted = {"raw": _prune_table(ProbeResult._meta.db_table, "at", now - settings.PROBE_RAW_RETENTION)}
+    """Delete raw results and rollups past their retention, in batches; returns rows deleted per kind. The
+    rollups still filling are current by definition: never past their retention."""
+    deleted = {"raw": _prune_table(ProbeResult._meta.db_table, "id", "at", now - settings.PROBE_RAW_RETENTION)}
     for resolution, retention in settings.ROLLUP_RETENTION.items():
+        # Rollup has no id: a batch is named by its rows' physical places (a TID scan), within the statement.
         deleted[Resolution(resolution).label] = _prune_table(
-            Rollup._meta.db_table, "bucket", now - retention, f"AND resolution = {int(resolution)}"
+            _ROLLUP, "ctid", "bucket", now - retention, f"AND resolution = {int(resolution)}"
         )
     return deleted
 
 
-def _prune_table(table: str, column: str, before: datetime, extra: str = "") -> int:
+def _prune_table(table: str, key: str, column: str, before: datetime, extra: str = "") -> int:
     total = 0
-    sql = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < %s {extra} LIMIT {PRUNE_BATCH})"
+    sql = (
+        f"DELETE FROM {table} WHERE {key} = ANY(ARRAY("
+        f"SELECT {key} FROM {table} WHERE {column} < %s {extra} LIMIT {PRUNE_BATCH}))"
+    )
     for _ in range(PRUNE_MAX_BATCHES):
         with connection.cursor() as cursor:
             cursor.execute(sql, [before])

@@ -6,7 +6,6 @@ rollup job keeps), a chart reads one rollup per bucket of the range's resolution
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
@@ -14,8 +13,10 @@ from django.db.models import Aggregate, BigIntegerField, CharField, Count, F, Fl
 from django.db.models.functions import Coalesce
 
 from dashboard.models import Attempt, Environment, Incident, ProbeResult, Rollup, Target, TargetStatus
+from dashboard.models.monitoring import decode_phase_sums
 from dashboard.monitoring.charts import Bucket, RangeSpec
-from dashboard.monitoring.stats import ROLLUP_FIELDS, floor_time, rolled_up_until
+from dashboard.monitoring.histogram import index_value
+from dashboard.monitoring.stats import ROLLUP_FIELDS, all_rollups, floor_time, rolled_up_until
 
 # Raw results not yet folded into minute rollups are read for the chart's newest buckets, but never
 # more than this far back: a stalled rollup job shows as a gap, not as a scan of the raw table.
@@ -162,20 +163,21 @@ def settled_boundary(spec: RangeSpec, first: datetime, folded_until: datetime | 
 
 
 def settled_buckets(target: Target, spec: RangeSpec, start: datetime, end: datetime) -> dict[int, Bucket]:
-    """The settled buckets of `spec.resolution` in [start, end), without their histograms."""
+    """The settled buckets of `spec.resolution` in [start, end), without their histograms. Settled buckets
+    are all in Rollup: an hour or day before the one holding the minute cursor is one its cursor has passed."""
     buckets: dict[int, Bucket] = {}
-    # A plain cursor: a 24 h chart reads 1,440 rows, and the ORM's per-row conversions (the phase sums'
-    # JSON field above all) cost as much as the query.
+    # A plain cursor: a 24 h chart reads 1,440 rows, and the ORM's per-row conversions cost as much as the
+    # query.
     with connection.cursor() as cursor:
         cursor.execute(
             'SELECT EXTRACT(EPOCH FROM "bucket")::bigint, "count", "ok_count", "latency_count", "latency_sum",'
-            f' "phase_sums", "p50_ms", "p95_ms", "p99_ms" FROM "{Rollup._meta.db_table}"'
+            f' "phase_sums", "p50_index", "p95_index", "p99_index" FROM "{Rollup._meta.db_table}"'
             ' WHERE "target_id" = %s AND "resolution" = %s AND "bucket" >= %s AND "bucket" < %s ORDER BY "bucket"',
             [target.pk, spec.resolution, start, end],
         )
         for at, count, ok, latency_count, latency_sum, phases, *quantiles in cursor.fetchall():
-            phases = json.loads(phases) if isinstance(phases, str) else phases
-            buckets.setdefault(at, Bucket()).add_settled(count, ok, latency_count, latency_sum, phases, *quantiles)
+            values = (count, ok, latency_count, latency_sum, decode_phase_sums(phases), *map(index_value, quantiles))
+            buckets.setdefault(at, Bucket()).add_settled(*values)
     return buckets
 
 
@@ -194,13 +196,18 @@ def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetim
 def unsettled_buckets(
     target: Target, spec: RangeSpec, boundary: datetime, folded_until: datetime | None, now: datetime
 ) -> dict[int, Bucket]:
-    """The buckets from `boundary` (settled_boundary's) to now: rollups with their histograms, merged
-    with the raw results after `folded_until` (the minute cursor) that the rollup job has not folded."""
+    """The buckets from `boundary` (settled_boundary's) to now: rollups with their histograms (the hour or
+    day still filling among them), merged with the raw results after `folded_until` (the minute cursor)
+    that the rollup job has not folded."""
     buckets: dict[int, Bucket] = {}
     step = spec.resolution
-    rollups = Rollup.objects.filter(target_id=target.pk, resolution=spec.resolution).order_by("bucket")
-    filling = rollups.filter(bucket__gte=boundary, bucket__lt=now + spec.step).values_list(
-        _BUCKET_EPOCH, *ROLLUP_FIELDS[1:]
+    filling = all_rollups(
+        _BUCKET_EPOCH,
+        *ROLLUP_FIELDS[1:],
+        target_id=target.pk,
+        resolution=spec.resolution,
+        bucket__gte=boundary,
+        bucket__lt=now + spec.step,
     )
     for at, *values in filling:
         buckets.setdefault(at, Bucket()).add_values(*values)

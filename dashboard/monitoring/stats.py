@@ -3,6 +3,11 @@
 A range is cut into whole days, then whole hours, then minutes at its edges, so each row
 read covers as much time as possible: a year is ~365 day rows plus a few dozen edge rows per
 target, whatever the probing rate. Percentiles come from merging the rows' histograms.
+
+Rollups live in two tables: Rollup holds the buckets the rollup job is done with, FillingRollup the hour
+and day bucket each target is still filling. A read of settled buckets only (whole hours and days before
+the cursors, as range_stats reads) needs Rollup alone; a read that may reach the buckets still filling
+goes through all_rollups() (or ALL_ROLLUPS_SQL), one query over both.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime, timedelta
 from django.core.cache import cache
 from django.db.models import Q
 
-from dashboard.models import Incident, ProbeResult, Resolution, Rollup, RollupCursor
+from dashboard.models import FillingRollup, Incident, ProbeResult, Resolution, Rollup, RollupCursor
 from dashboard.monitoring.histogram import Histogram
 
 MINUTE = timedelta(minutes=1)
@@ -46,7 +51,7 @@ class RangeStats:
         latency_min: float | None,
         latency_max: float | None,
         latency_sum: float,
-        histogram: list[int],
+        histogram: bytes,
         phase_sums: dict[str, float],
         cold_count: int,
         cold_latency_sum: float,
@@ -93,11 +98,12 @@ class RangeStats:
             other.latency_min,
             other.latency_max,
             other.latency_sum,
-            other.histogram.encode(),
+            b"",
             other.phase_sums,
             other.cold_count,
             other.cold_latency_sum,
         )
+        self.histogram.absorb(other.histogram)
 
     @property
     def uptime(self) -> float | None:
@@ -245,6 +251,28 @@ ROLLUP_FIELDS = (
     "cold_count",
     "cold_latency_sum",
 )
+
+
+# Every column of a rollup row (its name in the database), in one order for both tables.
+ROLLUP_COLUMNS = tuple(
+    Rollup._meta.get_field(name).column
+    for name in ("target_id", "resolution", "bucket", *ROLLUP_FIELDS[1:], "p50_index", "p95_index", "p99_index")
+)
+_COLUMN_LIST = ", ".join(ROLLUP_COLUMNS)
+# Both tables as one, for raw SQL (`FROM {ALL_ROLLUPS_SQL} r`): the planner pushes a query's conditions into
+# each side, so each is read through its own primary key.
+ALL_ROLLUPS_SQL = (
+    f"(SELECT {_COLUMN_LIST} FROM {Rollup._meta.db_table} UNION ALL "
+    f"SELECT {_COLUMN_LIST} FROM {FillingRollup._meta.db_table})"
+)
+
+
+def all_rollups(*fields, **filters):
+    """values_list(*fields) of the rollups matching `filters`, settled (Rollup) and still filling
+    (FillingRollup) alike. One query: a bucket the rollup job moves from one table to the other meanwhile
+    is read once, whichever side of the move the query's snapshot sees."""
+    settled = Rollup.objects.filter(**filters).values_list(*fields)
+    return settled.union(FillingRollup.objects.filter(**filters).values_list(*fields), all=True)
 
 
 def incidents_overlapping(target_ids: Iterable[int], start: datetime, end: datetime) -> list[Incident]:

@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from dashboard.models import Attempt, Environment, ProbeKind, Resolution, Rollup, RollupCursor, Target
+from dashboard.models import Attempt, Environment, ProbeKind, Resolution, RollupCursor, Target
+from dashboard.monitoring.histogram import index_value
 from dashboard.monitoring.stats import (
     RangeStats,
+    all_rollups,
     downtime_seconds,
     floor_time,
     incidents_overlapping,
@@ -182,16 +184,25 @@ def _steps(environment: Environment, period: Period) -> list[dict]:
 
 
 def _series(ids: list[int], period: Period) -> dict:
-    """Chart points per target from hour or day rollups: [epoch seconds, probes, ok, avg ms, p95 ms]."""
+    """Chart points per target from hour or day rollups: [epoch seconds, probes, ok, avg ms, p95 ms]. A period
+    reaching the present ends in the hour or day still filling."""
     resolution = Resolution.HOUR if period.length <= HOURLY_CHART_UP_TO else Resolution.DAY
     step = timedelta(seconds=int(resolution))
     first = floor_time(period.start, step)
     points: dict[int, list] = {target_id: [] for target_id in ids}
-    rows = (
-        Rollup.objects.filter(target_id__in=ids, resolution=resolution, bucket__gte=first, bucket__lt=period.end)
-        .order_by("target_id", "bucket")
-        .values_list("target_id", "bucket", "count", "ok_count", "latency_count", "latency_sum", "p95_ms")
-    )
+    rows = all_rollups(
+        "target_id",
+        "bucket",
+        "count",
+        "ok_count",
+        "latency_count",
+        "latency_sum",
+        "p95_index",
+        target_id__in=ids,
+        resolution=resolution,
+        bucket__gte=first,
+        bucket__lt=period.end,
+    ).order_by("target_id", "bucket")
     for target_id, bucket, count, ok_count, latency_count, latency_sum, p95 in rows.iterator(chunk_size=5000):
         points[target_id].append(
             [
@@ -199,7 +210,7 @@ def _series(ids: list[int], period: Period) -> dict:
                 count,
                 ok_count,
                 _ms(latency_sum / latency_count) if latency_count else None,
-                _ms(p95),
+                _ms(index_value(p95)),
             ]
         )
     return {

@@ -21,6 +21,7 @@ from dashboard.models import (
     Attempt,
     AuditEvent,
     Environment,
+    FillingRollup,
     HealthMethod,
     MigrationRun,
     ProbeKind,
@@ -414,27 +415,33 @@ def test_detail_of_a_year_reads_day_rollups_with_bounded_queries(viewer_client, 
 
     def add_days(days: int):
         Rollup.objects.filter(target=target).delete()
-        Rollup.objects.bulk_create(
-            [
-                Rollup(
-                    target=target,
-                    resolution=Resolution.DAY,
-                    bucket=today - n * DAY,
-                    count=2880,
-                    ok_count=2880 - (n % 7),
-                    latency_count=2880 - (n % 7),
-                    latency_sum=(2880 - (n % 7)) * 8.0,
-                    latency_min=4.0,
-                    latency_max=90.0,
-                    histogram=day_histogram.encode(),
-                    **dict(
-                        zip(("p50_ms", "p95_ms", "p99_ms"), day_histogram.percentiles(0.5, 0.95, 0.99), strict=True)
-                    ),
-                    phase_sums={"token": 1000.0, "connect": 15000.0, "query": 2000.0},
-                )
-                for n in range(days)
-            ]
-        )
+        FillingRollup.objects.filter(target=target).delete()
+        rows = [
+            # Today's day is still filling: its row is in FillingRollup.
+            (Rollup if n else FillingRollup)(
+                target=target,
+                resolution=Resolution.DAY,
+                bucket=today - n * DAY,
+                count=2880,
+                ok_count=2880 - (n % 7),
+                latency_count=2880 - (n % 7),
+                latency_sum=(2880 - (n % 7)) * 8.0,
+                latency_min=4.0,
+                latency_max=90.0,
+                histogram=day_histogram.encode(),
+                **dict(
+                    zip(
+                        ("p50_index", "p95_index", "p99_index"),
+                        day_histogram.percentile_indexes(0.5, 0.95, 0.99),
+                        strict=True,
+                    )
+                ),
+                phase_sums={"token": 1000.0, "connect": 15000.0, "query": 2000.0},
+            )
+            for n in range(days)
+        ]
+        FillingRollup.objects.bulk_create(rows[:1])
+        Rollup.objects.bulk_create(rows[1:])
 
     url = target.get_absolute_url()
     add_days(30)

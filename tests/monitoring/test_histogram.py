@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from dashboard.monitoring.histogram import MAX_INDEX, Histogram, bucket_index, bucket_value
+from dashboard.monitoring.histogram import MAX_COUNT, MAX_INDEX, Histogram, bucket_index, bucket_value
 from tests.monitoring.history import histogram_of
 
 
@@ -35,8 +35,29 @@ def test_merging_encoded_parts_equals_the_histogram_of_the_whole():
 def test_encoding_is_sparse_and_round_trips():
     histogram = histogram_of([5.0, 5.01, 120.0])
     encoded = histogram.encode()
-    assert len(encoded) == 4  # two distinct buckets, as [index, count] pairs
+    # Two distinct buckets, three bytes each: the index, then the count.
+    assert encoded == bytes([bucket_index(5.0), 0, 2, bucket_index(120.0), 0, 1])
     assert Histogram.decode(encoded).counts == histogram.counts
+    assert Histogram.decode(memoryview(encoded)).counts == histogram.counts  # as a database driver may give it
+
+
+def test_the_widest_bucket_and_the_most_results_a_rollup_holds_round_trip():
+    histogram = Histogram()
+    histogram.add(10**9, count=MAX_COUNT)  # far more than a day probed every 5 s (17,280), all in the last bucket
+    histogram.add(0.001, count=256)
+    assert Histogram.decode(histogram.encode()).counts == {MAX_INDEX: MAX_COUNT, 0: 256}
+
+
+def test_a_count_beyond_what_a_rollup_holds_is_refused_not_corrupted():
+    histogram = Histogram()
+    histogram.add(10.0, count=MAX_COUNT + 1)
+    with pytest.raises(OverflowError):
+        histogram.encode()
+    # Merged ranges count more than any rollup: they merge without encoding.
+    merged = Histogram()
+    merged.absorb(histogram)
+    merged.absorb(histogram)
+    assert merged.counts == {bucket_index(10.0): 2 * (MAX_COUNT + 1)}
 
 
 def test_bucket_edges_and_empty_histogram():

@@ -1,10 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
-from dashboard.models import ProbeResult, Resolution, Rollup, RollupCursor, Target
-from dashboard.monitoring.histogram import Histogram
-from dashboard.monitoring.rollup import prune, refresh_summaries, rollup_all
+from dashboard.models import FillingRollup, ProbeResult, Resolution, Rollup, RollupCursor, Target
+from dashboard.monitoring import charts, selectors
+from dashboard.monitoring.histogram import Histogram, index_value
+from dashboard.monitoring.rollup import prune, refresh_summaries, rollup_all, rollup_coarser, rollup_minutes
 from dashboard.monitoring.stats import range_stats
 from tests.monitoring.history import make_target, record
 
@@ -33,14 +35,25 @@ def test_minute_hour_and_day_rollups_hold_exact_counts_and_the_histogram(target)
         (START, 120, 108),
         (START + timedelta(hours=1), 120, 108),
     ]
-    day = Rollup.objects.get(target=target, resolution=Resolution.DAY)
-    assert (day.count, day.ok_count, day.latency_sum) == (240, 216, 48 * 100.0 + 192 * 10.0)
+    # The day is still filling: its row is in FillingRollup, not (yet) among the settled rollups.
+    assert not Rollup.objects.filter(resolution=Resolution.DAY).exists()
+    day = FillingRollup.objects.get(target=target, resolution=Resolution.DAY)
+    assert (day.bucket, day.count, day.ok_count, day.latency_sum) == (
+        START.replace(hour=0),
+        240,
+        216,
+        48 * 100.0 + 192 * 10.0,
+    )
     assert Histogram.decode(day.histogram).percentile(0.5) == pytest.approx(10.0, rel=0.05)
     assert Histogram.decode(day.histogram).percentile(0.95) == pytest.approx(100.0, rel=0.05)
     assert day.phase_sums == {"connect": 48 * 100.0 + 192 * 10.0}
-    # Each bucket stores its own quantiles, as its histogram gives them.
-    assert (day.p50_ms, day.p95_ms, day.p99_ms) == tuple(Histogram.decode(day.histogram).percentiles(0.5, 0.95, 0.99))
-    assert (minute.p50_ms, minute.p99_ms) == (pytest.approx(10.0, rel=0.05), pytest.approx(100.0, rel=0.05))
+    # Each bucket stores its own quantiles, as its histogram gives them (the histogram buckets they fall in).
+    quantiles = tuple(map(index_value, (day.p50_index, day.p95_index, day.p99_index)))
+    assert quantiles == tuple(Histogram.decode(day.histogram).percentiles(0.5, 0.95, 0.99))
+    assert (index_value(minute.p50_index), index_value(minute.p99_index)) == (
+        pytest.approx(10.0, rel=0.05),
+        pytest.approx(100.0, rel=0.05),
+    )
 
 
 def test_any_range_reads_the_same_totals_as_the_raw_results(target):
@@ -61,14 +74,16 @@ def test_rollups_are_idempotent_and_advance_cursors_only_past_settled_buckets(ta
     minute_cursor = RollupCursor.objects.get(resolution=Resolution.MINUTE).done_until
     assert minute_cursor == START + timedelta(minutes=87)  # 150 s of grace for late results
     assert RollupCursor.objects.get(resolution=Resolution.HOUR).done_until == START + timedelta(hours=1)
-    partial_hour = Rollup.objects.get(target=target, resolution=Resolution.HOUR, bucket=START + timedelta(hours=1))
-    assert partial_hour.count == 54  # minutes 60..86 so far
-    before = list(Rollup.objects.order_by("pk").values())
+    partial_hour = FillingRollup.objects.get(target=target, resolution=Resolution.HOUR)
+    assert (partial_hour.bucket, partial_hour.count) == (START + timedelta(hours=1), 54)  # minutes 60..86 so far
+    before = [list(model.objects.order_by("pk").values()) for model in (Rollup, FillingRollup)]
     rollup_all(now)
-    assert list(Rollup.objects.order_by("pk").values()) == before
+    assert [list(model.objects.order_by("pk").values()) for model in (Rollup, FillingRollup)] == before
     rollup_all(START + timedelta(hours=3))
-    partial_hour.refresh_from_db()
-    assert partial_hour.count == 120
+    # The cursor passed the hour: it moved among the settled rollups, whole.
+    settled = Rollup.objects.get(target=target, resolution=Resolution.HOUR, bucket=START + timedelta(hours=1))
+    assert settled.count == 120
+    assert not FillingRollup.objects.filter(resolution=Resolution.HOUR).exists()
 
 
 def test_a_late_result_within_the_grace_still_lands_in_its_minute(target):
@@ -103,7 +118,8 @@ def test_prune_keeps_each_resolution_for_its_retention(target, settings):
     assert deleted["raw"] == 120 and deleted["minute"] == 120
     assert Rollup.objects.filter(resolution=Resolution.HOUR).count() == 2
     assert prune(START + timedelta(days=500))["hour"] == 2
-    assert Rollup.objects.filter(resolution=Resolution.DAY).count() == 1
+    # The day still filling is current whatever the clock says: prune never touches it.
+    assert FillingRollup.objects.filter(resolution=Resolution.DAY).count() == 1
 
 
 def test_a_new_target_has_summary_figures_before_its_first_rollup(target):
@@ -220,3 +236,68 @@ def test_the_turn_of_the_hour_moves_every_sparkline_and_marks_every_target(bare_
     rollup_all(later)
     refresh_summaries(later)
     assert all(a > b for a, b in zip(changed_at(*targets), before, strict=True))
+
+
+# --- the buckets still filling: FillingRollup, moved into Rollup once their cursor passes them -------------
+
+
+def _places(model) -> dict[tuple, str]:
+    """Each row's physical place (ctid): an UPDATE, even HOT, writes a new version elsewhere."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT target_id, resolution, bucket, ctid::text FROM {model._meta.db_table}")
+        return {tuple(row[:3]): row[3] for row in cursor.fetchall()}
+
+
+def test_a_settled_rollup_is_written_once_while_the_filling_ones_are_rewritten(target):
+    seed_two_hours(target)
+    rollup_all(START + timedelta(minutes=40))
+    settled = _places(Rollup)
+    filling = _places(FillingRollup)
+    for minute in range(41, 181):  # the minute job, every minute, past the end of both hours
+        rollup_all(START + timedelta(minutes=minute))
+    after = _places(Rollup)
+    assert {key: after[key] for key in settled} == settled  # none rewritten
+    assert len(after) == 240 // 2 + 2  # every minute and both hours, each once
+    hour = (target.pk, Resolution.HOUR, START)
+    assert hour in after and hour in filling and hour not in settled
+    assert _places(FillingRollup).keys() == {(target.pk, Resolution.DAY, START.replace(hour=0))}
+
+
+def test_a_filling_bucket_without_results_since_moves_as_it_was(bare_environment):
+    busy, quiet = make_target(bare_environment, "cluster-a"), make_target(bare_environment, "cluster-b")
+    seed_two_hours(busy)
+    for index in range(60):  # the first half hour only
+        record(quiet, START + index * timedelta(seconds=30), 20.0)
+    rollup_all(START + timedelta(minutes=50))
+    assert FillingRollup.objects.filter(resolution=Resolution.HOUR).count() == 2
+    rollup_all(START + timedelta(hours=2, minutes=5))  # folds no minute of the quiet target
+    hours = Rollup.objects.filter(resolution=Resolution.HOUR).order_by("target_id", "bucket")
+    assert [(h.target_id, h.bucket, h.count) for h in hours] == [
+        (busy.pk, START, 120),
+        (busy.pk, START + timedelta(hours=1), 120),
+        (quiet.pk, START, 60),
+    ]
+    assert not FillingRollup.objects.filter(resolution=Resolution.HOUR).exists()
+    assert FillingRollup.objects.get(target=quiet, resolution=Resolution.DAY).count == 60
+
+
+def test_a_day_recomputed_from_its_hours_counts_the_hour_still_filling(target):
+    seed_two_hours(target)
+    now = START + timedelta(minutes=90)
+    rollup_minutes(now)  # minutes up to 87, without the hours and days growing with them
+    assert rollup_coarser(Resolution.HOUR) == 2  # recomputed from the minutes
+    assert rollup_coarser(Resolution.DAY) == 1  # recomputed from the hours
+    assert FillingRollup.objects.get(target=target, resolution=Resolution.HOUR).count == 54
+    day = FillingRollup.objects.get(target=target, resolution=Resolution.DAY)
+    assert day.count == ProbeResult.objects.filter(at__lt=START + timedelta(minutes=87)).count() == 174
+
+
+def test_a_chart_reads_the_hour_still_filling_with_the_raw_results_since(target):
+    seed_steady(target, START, minutes=90)
+    now = START + timedelta(minutes=90)
+    rollup_all(now)
+    buckets = selectors.chart_buckets(target, charts.RANGES["7d"], START, now)
+    assert {at: bucket.count for at, bucket in buckets.items()} == {
+        int(START.timestamp()): 120,
+        int((START + timedelta(hours=1)).timestamp()): 60,  # 54 rolled up, 6 raw since 11:27
+    }
