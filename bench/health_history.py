@@ -491,18 +491,23 @@ def storage_simulated() -> list[Figure]:
 def storage() -> list[Figure]:
     from django.db import connection
 
-    from dashboard.models import Rollup, Target
+    from dashboard.models import FillingRollup, Rollup, Target
 
-    table = Rollup._meta.db_table
+    tables = (Rollup._meta.db_table, FillingRollup._meta.db_table)
+    rows = " UNION ALL ".join(f"SELECT target_id FROM {table}" for table in tables)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT pg_total_relation_size('{table}'), pg_relation_size('{table}'), pg_indexes_size('{table}')"
+            "SELECT "
+            + ", ".join(
+                " + ".join(f"{size}('{table}')" for table in tables)
+                for size in ("pg_total_relation_size", "pg_relation_size", "pg_indexes_size")
+            )
         )
         total, heap, indexes = cursor.fetchone()
         cursor.execute(
             f"SELECT count(*) FILTER (WHERE t.created_at < now() - interval '300 days'), "
-            f"(SELECT count(*) FROM {table} r JOIN {Target._meta.db_table} y ON y.id = r.target_id "
-            f"  WHERE y.created_at < now() - interval '300 days'), (SELECT count(*) FROM {table}) "
+            f"(SELECT count(*) FROM ({rows}) r JOIN {Target._meta.db_table} y ON y.id = r.target_id "
+            f"  WHERE y.created_at < now() - interval '300 days'), (SELECT count(*) FROM ({rows}) r) "
             f"FROM {Target._meta.db_table} t"
         )
         year_targets, year_rows, all_rows = cursor.fetchone()
@@ -512,9 +517,9 @@ def storage() -> list[Figure]:
             "storage_bytes_per_target_year_seed",
             round(per_target),
             "bytes",
-            f"rollup table {total / 1e6:.0f} MB (heap {heap / 1e6:.0f} MB, indexes {indexes / 1e6:.0f} MB) x "
-            f"{year_rows:,} of {all_rows:,} rows / {year_targets} year targets; "
-            f"{year_rows / year_targets:,.0f} rows each: minutes 8 d, hours and days a year",
+            f"rollup tables {total / 1e6:.0f} MB (heap {heap / 1e6:.0f} MB, indexes {indexes / 1e6:.0f} MB; the "
+            f"settled rollups and those still filling) x {year_rows:,} of {all_rows:,} rows / {year_targets} year "
+            f"targets; {year_rows / year_targets:,.0f} rows each: minutes 8 d, hours and days a year",
         )
     ]
 

@@ -4,9 +4,9 @@ Three environments share one database (velaops_bench_history, or velaops_bench_h
 --quick): `bench-1y` with TARGETS targets probed every 30 s for a year, `bench-1d` with as many
 targets probed for one day (the overview's growth ratio compares the two), and `bench-report` with 20
 targets of a year (the report figures). What is kept is what the retention settings keep: raw results
-48 h (2 a minute: 5,760 per target), minute rollups 8 days, hour and day rollups the whole year; the
-rollup cursors are set as the rollup job leaves them, and the summaries are computed by the real
-refresh_summaries job.
+48 h (2 a minute: 5,760 per target), minute rollups 8 days, hour and day rollups the whole year, the
+hour and the day at their cursors in FillingRollup (the buckets still filling); the rollup cursors are
+set as the rollup job leaves them, and the summaries are computed by the real refresh_summaries job.
 
 Latencies are lognormal around a median per kind of target and per target (a few speed classes), with
 a slow tail; a probe in a thousand fails on its own, and a few incidents per target (minutes long, a
@@ -35,9 +35,12 @@ import psycopg
 
 from bench import http
 
-SEED_VERSION = 3  # 2: rollups carry their own p50/p95/p99; 3: bench-30d, the minute job's second 1,000 targets
+# 2: rollups carry their own p50/p95/p99; 3: bench-30d, the minute job's second 1,000 targets; 4: the narrowed
+# rollup table (migration 0016) and the buckets still filling in FillingRollup
+SEED_VERSION = 4
 MAX_AGE = timedelta(hours=float(os.environ.get("BENCH_SEED_MAX_AGE_HOURS", "24")))
 YEAR = timedelta(days=365)
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 RAW_SPAN = timedelta(hours=48)
 MINUTE_SPAN = timedelta(days=8)
 # The rollup job calls a minute complete 150 s after it ended (LATE_RESULT_GRACE).
@@ -172,7 +175,7 @@ def seed(url: str, size: SeedSize) -> None:
 
 class _Loader:
     def __init__(self, url: str, anchor: datetime) -> None:
-        from dashboard.models import Incident, ProbeResult, Rollup, RollupCursor, Target
+        from dashboard.models import FillingRollup, Incident, ProbeResult, Rollup, RollupCursor, Target
 
         self.url = url
         self.anchor = anchor
@@ -181,6 +184,7 @@ class _Loader:
             "target": Target._meta.db_table,
             "result": ProbeResult._meta.db_table,
             "rollup": Rollup._meta.db_table,
+            "filling": FillingRollup._meta.db_table,
             "incident": Incident._meta.db_table,
             "cursor": RollupCursor._meta.db_table,
         }
@@ -227,7 +231,13 @@ class _Loader:
         self.parallel(
             "VACUUM ANALYZE",
             [(f"vacuum {table}", f"VACUUM ANALYZE {table}", {}) for table in (t["result"], t["rollup"])]
-            + [("vacuum rest", f"VACUUM ANALYZE {t['target']};\nVACUUM ANALYZE {t['incident']}", {})],
+            + [
+                (
+                    "vacuum rest",
+                    ";\n".join(f"VACUUM ANALYZE {t[name]}" for name in ("target", "incident", "filling")),
+                    {},
+                )
+            ],
         )
         return self.timings
 
@@ -299,23 +309,26 @@ class _Loader:
                 LEAST(200, 1 + floor(ln(GREATEST(ms, 0.01) / 0.01) / ln(1.1)))::int AS index, count(*)::int AS n
             FROM samples GROUP BY 1, 2, 3, 4
         ), histograms AS (
-            SELECT resolution, profile, variant, array_agg(e ORDER BY index, position) AS histogram
-            FROM buckets CROSS JOIN LATERAL (VALUES (1, index), (2, n)) pair(position, e)
-            GROUP BY 1, 2, 3
+            -- three bytes per bucket: its index, then its count in two (histogram.encode)
+            SELECT resolution, profile, variant, string_agg(substring(int4send(index) FROM 4 FOR 1)
+                || substring(int4send(n) FROM 3 FOR 2), ''::bytea ORDER BY index) AS histogram
+            FROM buckets GROUP BY 1, 2, 3
         ), sums AS (
             SELECT resolution, profile, variant, count(*)::int AS n, count(*) FILTER (WHERE failed)::int AS failures,
                 min(ms) AS lmin, max(ms) AS lmax, sum(ms) AS lsum,
                 -- the bucket's own quantiles as the app stores them: nearest rank over the histogram's
-                -- buckets, each read as its geometric midpoint (histogram.bucket_value)
+                -- buckets, each as the index of the bucket it falls in
                 percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
                     ORDER BY LEAST(200, 1 + floor(ln(GREATEST(ms, 0.01) / 0.01) / ln(1.1)))::int) AS qi
             FROM samples GROUP BY 1, 2, 3
         )
-        SELECT s.resolution, s.profile, s.variant, s.n, s.failures, s.lmin, s.lmax, s.lsum,
-            0.01 * power(1.1, s.qi[1] - 0.5) AS p50, 0.01 * power(1.1, s.qi[2] - 0.5) AS p95,
-            0.01 * power(1.1, s.qi[3] - 0.5) AS p99, h.histogram,
-            coalesce((SELECT jsonb_object_agg(key, round((value::float * s.lsum)::numeric, 3))
-                      FROM jsonb_each_text(p.phases)), '{{}}'::jsonb) AS phase_sums
+        SELECT s.resolution, s.profile, s.variant, s.n, s.failures,
+            -- the extremes kept to the microsecond (MicrosecondsField)
+            round(s.lmin * 1000)::int AS lmin_us, round(s.lmax * 1000)::int AS lmax_us, s.lsum,
+            s.qi[1]::smallint AS p50, s.qi[2]::smallint AS p95, s.qi[3]::smallint AS p99, h.histogram,
+            -- phase sums as PhaseSumsField writes them: "connect:95.003,query:14.53"
+            coalesce((SELECT string_agg(key || ':' || trim_scale(round((value::float * s.lsum)::numeric, 3)), ',')
+                      FROM jsonb_each_text(p.phases)), '') AS phase_sums
         FROM sums s JOIN histograms h USING (resolution, profile, variant) JOIN bench_median p USING (profile);
         CREATE INDEX ON bench_pattern (resolution, profile, variant);
         ANALYZE bench_pattern
@@ -349,11 +362,13 @@ class _Loader:
         """Each table's time range in two halves, one per connection, biggest tables first so that both
         connections finish together; each half generated oldest first, as the probes write."""
         anchor = self.anchor
+        cursors = self._cursor_params()
+        # Settled hours and days up to their cursors; the bucket at each cursor is still filling.
         spans = [
             (60, anchor - MINUTE_SPAN, self.minutes_done, timedelta(minutes=1)),
-            (3600, _floor(anchor - YEAR, 3600), _floor(anchor, 3600) + timedelta(hours=1), timedelta(hours=1)),
+            (3600, _floor(anchor - YEAR, 3600), cursors["hours"], timedelta(hours=1)),
             (None, anchor - RAW_SPAN, anchor, timedelta(minutes=1)),
-            (86400, _floor(anchor - YEAR, 86400), _floor(anchor, 86400) + timedelta(days=1), timedelta(days=1)),
+            (86400, _floor(anchor - YEAR, 86400), cursors["days"], timedelta(days=1)),
         ]
         jobs = []
         for resolution, start, end, step in spans:
@@ -362,7 +377,10 @@ class _Loader:
                 if resolution is None:
                     jobs.append((f"raw from {lo:%m-%d %H:%M}", self._raw_sql(), values))
                 else:
-                    jobs.append((f"rollups {resolution} from {lo:%m-%d %H:%M}", self._rollup_sql(), values))
+                    jobs.append((f"rollups {resolution} from {lo:%m-%d %H:%M}", self._rollup_sql("rollup"), values))
+        for resolution, cursor, step in ((3600, cursors["hours"], HOUR), (86400, cursors["days"], DAY)):
+            values = {"resolution": resolution, "lo": cursor, "hi": cursor + step, "step": step, "anchor": anchor}
+            jobs.append((f"filling rollups {resolution}", self._rollup_sql("filling"), values))
         return jobs
 
     def _raw_sql(self) -> str:
@@ -396,13 +414,13 @@ class _Loader:
         ) p
         """
 
-    def _rollup_sql(self) -> str:
-        t = self.tables
+    def _rollup_sql(self, table: str) -> str:
         return f"""
-        INSERT INTO {t["rollup"]} (target_id, resolution, bucket, count, ok_count, latency_count, latency_min,
-            latency_max, latency_sum, histogram, phase_sums, cold_count, cold_latency_sum, p50_ms, p95_ms, p99_ms)
-        SELECT p.target_id, %(resolution)s, b.bucket, pt.n, pt.n - pt.failures, pt.n, pt.lmin, pt.lmax, pt.lsum,
-            pt.histogram, pt.phase_sums, 0, 0, pt.p50, pt.p95, pt.p99
+        INSERT INTO {self.tables[table]} (target_id, resolution, bucket, count, ok_count, latency_count,
+            latency_min_us, latency_max_us, latency_sum, histogram, phase_sums, cold_count, cold_latency_sum,
+            p50_index, p95_index, p99_index)
+        SELECT p.target_id, %(resolution)s, b.bucket, pt.n, pt.n - pt.failures, pt.n, pt.lmin_us, pt.lmax_us,
+            pt.lsum, pt.histogram, pt.phase_sums, 0, 0, pt.p50, pt.p95, pt.p99
         FROM generate_series(%(lo)s::timestamptz, %(hi)s::timestamptz - %(step)s::interval, %(step)s::interval)
             AS b(bucket)
         CROSS JOIN bench_profile p
@@ -445,7 +463,14 @@ class _Loader:
         UPDATE {t["result"]} r SET ok = false, error = i.cause
         FROM {t["incident"]} i
         WHERE r.target_id = i.target_id AND r.at >= i.opened_at AND r.at < coalesce(i.closed_at, %(anchor)s);
-        UPDATE {t["rollup"]} r SET ok_count = GREATEST(0, r.ok_count - f.failed)
+        {self._rollup_failures_sql("rollup")};
+        {self._rollup_failures_sql("filling")};
+        """
+
+    def _rollup_failures_sql(self, table: str) -> str:
+        t = self.tables
+        return f"""
+        UPDATE {t[table]} r SET ok_count = GREATEST(0, r.ok_count - f.failed)
         FROM (
             SELECT i.target_id, res.resolution, b.bucket,
                 sum(ceil(extract(epoch FROM LEAST(coalesce(i.closed_at, %(anchor)s), b.bucket + res.step)
@@ -457,7 +482,7 @@ class _Loader:
                 coalesce(i.closed_at, %(anchor)s) - interval '1 second', res.step) b(bucket)
             GROUP BY 1, 2, 3
         ) f
-        WHERE r.target_id = f.target_id AND r.resolution = f.resolution AND r.bucket = f.bucket;
+        WHERE r.target_id = f.target_id AND r.resolution = f.resolution AND r.bucket = f.bucket
         """
 
     def _live_state_sql(self) -> str:

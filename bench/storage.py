@@ -9,7 +9,9 @@ real retention, runs every simulated minute, so that what waits past its retenti
 share of the table (1/60 and 1/120 of it, against 1/48 and 1/192). What each kind of row costs on disk
 at that steady state (heap, TOAST, indexes: their main forks, less the empty tables'; with whatever free
 space and dead rows the churn leaves) is then multiplied by how many rows a target keeps with the real
-retention: 5,760 raw results, 11,520 minute, 8,760 hour and 365 day rollups a year.
+retention: 5,760 raw results, 11,520 minute, 8,760 hour and 365 day rollups a year. The table of the
+buckets still filling (FillingRollup: an hour and a day row per target, whatever the history) counts whole,
+shared out over the targets.
 
 Autovacuum: the development server runs with autovacuum off, and a simulated minute takes a fraction of
 autovacuum's naptime anyway, so autovacuum's own rule is applied on the simulated clock: once a
@@ -52,7 +54,7 @@ def main(out: str) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from dashboard.models import Environment, ProbeKind, ProbeResult, Rollup, Target
+    from dashboard.models import Environment, FillingRollup, ProbeKind, ProbeResult, Rollup, Target
     from dashboard.monitoring.outcome import ProbeOutcome
     from dashboard.monitoring.recording import record_outcome
     from dashboard.monitoring.rollup import prune, refresh_summaries, rollup_all
@@ -67,7 +69,11 @@ def main(out: str) -> None:
         Target.objects.create(environment=environment, kind=ProbeKind.DSQL, name=f"bench-storage-{n:02d}")
         for n in range(TARGETS)
     ]
-    tables = {"raw": ProbeResult._meta.db_table, "rollup": Rollup._meta.db_table}
+    tables = {
+        "raw": ProbeResult._meta.db_table,
+        "rollup": Rollup._meta.db_table,
+        "filling": FillingRollup._meta.db_table,
+    }
     empty = {name: _size(connection, table) for name, table in tables.items()}
     threshold, scale = _autovacuum_settings(connection)
     medians = {target.pk: random.uniform(15, 90) for target in targets}
@@ -103,24 +109,28 @@ def main(out: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0) FROM {tables['raw']} r")
         raw_rows, raw_tuples = cursor.fetchone()
-        cursor.execute(
-            f"SELECT resolution, count(*), sum(pg_column_size(r.*)) FROM {tables['rollup']} r GROUP BY resolution"
+        rollups, filling = (
+            _tuples_by_resolution(connection, tables["rollup"]),
+            _tuples_by_resolution(connection, tables["filling"]),
         )
-        rollups = {resolution: (rows, tuples) for resolution, rows, tuples in cursor.fetchall()}
     grown = {name: _size(connection, table) - empty[name] for name, table in tables.items()}
     heap = {name: _size(connection, table, indexes=False) for name, table in tables.items()}
     raw_per_row = grown["raw"] / raw_rows
     rollup_tuples = sum(tuples for _, tuples in rollups.values())
     overhead = grown["rollup"] / rollup_tuples  # on-disk bytes (indexes, free space, dead rows) per tuple byte
     per_year = {"raw": KEPT_A_YEAR["raw"] * raw_per_row}
-    for resolution, (rows, tuples) in rollups.items():
+    # A bucket still filling is the row it settles as: in a period shorter than a day, the day has only its
+    # filling rows to tell its size.
+    for resolution, (rows, tuples) in {**filling, **rollups}.items():
         per_year[resolution] = KEPT_A_YEAR[resolution] * tuples / rows * overhead
+    per_year["filling"] = grown["filling"] / TARGETS  # the same two rows a target in any year
     total = sum(per_year.values())
     parts = ", ".join(
         f"{label} {per_year[key] / 1e6:.2f} MB"
         for key, label in (("raw", "raw results"), (60, "minutes"), (3600, "hours"), (86400, "days"))
         if key in per_year
     )
+    parts += f", filling buckets {per_year['filling'] / 1e3:.1f} kB"
     write_figures(
         out,
         [
@@ -131,7 +141,8 @@ def main(out: str) -> None:
                 f"{parts}: the on-disk bytes per row the app's own writes left ({TARGETS} targets, "
                 f"{SIMULATED_HOURS} h simulated in {seconds:.0f} s: every result through record_outcome, the "
                 f"minute job and prune every minute, autovacuum's rule applied "
-                f"({vacuums['raw']} + {vacuums['rollup']} vacuums); raw retention {RAW_RETENTION}, minutes "
+                f"({vacuums['raw']} + {vacuums['rollup']} + {vacuums['filling']} vacuums); raw retention "
+                f"{RAW_RETENTION}, minutes "
                 f"{MINUTE_RETENTION}) x the rows a target keeps in a year at the real retention; rollup rows "
                 f"take {overhead:.2f} x their tuple bytes on disk (heap {heap['rollup'] / 1e3:.0f} kB, indexes "
                 f"{(grown['rollup'] - heap['rollup']) / 1e3:.0f} kB for {rollup_tuples / 1e3:.0f} kB of live tuples), "
@@ -154,6 +165,13 @@ def _size(connection, table: str, indexes: bool = True) -> int:
             [int(indexes), table],
         )
         return int(cursor.fetchone()[0])
+
+
+def _tuples_by_resolution(connection, table: str) -> dict[int, tuple[int, int]]:
+    """{resolution: (rows, bytes of their tuples)} of a rollup table."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT resolution, count(*), sum(pg_column_size(r.*)) FROM {table} r GROUP BY resolution")
+        return {resolution: (rows, tuples) for resolution, rows, tuples in cursor.fetchall()}
 
 
 def _autovacuum_settings(connection) -> tuple[int, float]:
