@@ -31,7 +31,7 @@ import sys
 import time
 from datetime import timedelta
 
-from bench import http
+from bench import autovacuum, http
 from bench.results import Figure, write_figures
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -75,7 +75,6 @@ def main(out: str) -> None:
         "filling": FillingRollup._meta.db_table,
     }
     empty = {name: _size(connection, table) for name, table in tables.items()}
-    threshold, scale = _autovacuum_settings(connection)
     medians = {target.pk: random.uniform(15, 90) for target in targets}
 
     from django.utils import timezone
@@ -99,11 +98,9 @@ def main(out: str) -> None:
         rollup_all(now)
         refresh_summaries(now)
         prune(now)
-        for name, table in tables.items():  # autovacuum's rule, once a simulated naptime (a minute)
-            if _needs_vacuum(connection, table, threshold, scale):
-                with connection.cursor() as cursor:
-                    cursor.execute(f"VACUUM {table}")
-                vacuums[name] += 1
+        vacuumed = autovacuum.apply(list(tables.values()))  # autovacuum's rule, once a simulated naptime (a minute)
+        for name, table in tables.items():
+            vacuums[name] += table in vacuumed
     seconds = time.monotonic() - started
 
     with connection.cursor() as cursor:
@@ -172,28 +169,6 @@ def _tuples_by_resolution(connection, table: str) -> dict[int, tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT resolution, count(*), sum(pg_column_size(r.*)) FROM {table} r GROUP BY resolution")
         return {resolution: (rows, tuples) for resolution, rows, tuples in cursor.fetchall()}
-
-
-def _autovacuum_settings(connection) -> tuple[int, float]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_setting('autovacuum_vacuum_threshold')::int, "
-            "current_setting('autovacuum_vacuum_scale_factor')::float"
-        )
-        return cursor.fetchone()
-
-
-def _needs_vacuum(connection, table: str, threshold: int, scale: float) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_force_next_flush()")  # this session's counts, up to date
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n_dead_tup, greatest(c.reltuples, 0) FROM pg_stat_user_tables s "
-            "JOIN pg_class c ON c.oid = s.relid WHERE s.relname = %s",
-            [table],
-        )
-        dead, tuples = cursor.fetchone()
-    return dead > threshold + scale * tuples
 
 
 if __name__ == "__main__":
