@@ -16,6 +16,8 @@ import logging
 import re
 import struct
 import threading
+import time
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -89,6 +91,7 @@ class DsqlProxy:
         logins: MotoLogins,
     ) -> None:
         self.config, self.faults, self._logins = config, faults, logins
+        self.upstream_sessions = UpstreamSessions()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -124,6 +127,7 @@ class DsqlProxy:
             self._loop.run_forever()
         finally:
             self._server.close()
+            self.upstream_sessions.close()
             for task in asyncio.all_tasks(self._loop):
                 task.cancel()
             self._loop.run_until_complete(asyncio.sleep(0))
@@ -174,11 +178,57 @@ class DsqlProxy:
                     await asyncio.sleep(login.wake_seconds)
             else:
                 await dsql_lifecycle.wake_on_login(self.config.moto_url, token)
-            up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
-            upstream.write(_startup_message(self._upstream_params(params, user)))
-            await upstream.drain()
-            kind, body = await _read_message(up_reader)
-            if kind == b"R" and body[:4] != struct.pack("!i", 0):
+            upstream_params = self._upstream_params(params, user)
+            # Only the admin's sessions are handed on: a database role can be dropped and made again under its name.
+            key = tuple(sorted(upstream_params.items())) if user == ADMIN_USER else None
+            server = await self._handed_on(key) if key else None
+            if server is None:
+                server = await self._open_upstream(upstream_params, writer)
+                if server is None:
+                    return
+            upstream = server.writer
+            session = Session(self.limits)
+            # The server's answer to the startup, as the new client's (a handed-on session's as it first was).
+            writer.write(b"R" + struct.pack("!ii", 8, 0))
+            for kind, body in server.greeting:
+                writer.write(session.from_server(kind, body))
+            await writer.drain()
+            try:
+                kept = await asyncio.wait_for(
+                    relay(session, reader, writer, server.reader, upstream, keep_server=key is not None),
+                    self.session_seconds,
+                )
+            except TimeoutError:
+                log.info("DSQL session for user %r reached its %s s limit: closed", user, self.session_seconds)
+                kept = False
+            if kept and await _reset(server):
+                self.upstream_sessions.give(key, server)
+                upstream = None  # handed on, not closed
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            pass  # the client or the server went away: nothing to answer
+        finally:
+            for stream in (writer, upstream):
+                if stream is not None and not stream.is_closing():
+                    stream.close()
+
+    async def _handed_on(self, key: tuple) -> UpstreamSession | None:
+        """An idle session for these startup parameters that still answers (its server may have ended it)."""
+        while (server := self.upstream_sessions.take(key)) is not None:
+            if await _answers(server):
+                return server
+            server.writer.close()
+        return None
+
+    async def _open_upstream(self, params: dict[str, str], writer: asyncio.StreamWriter) -> UpstreamSession | None:
+        """A new trust-auth session on the local PostgreSQL, read up to its first ReadyForQuery; None (the client
+        told why) when it does not get that far."""
+        up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
+        upstream.write(_startup_message(params))
+        await upstream.drain()
+        kind, body = await _read_message(up_reader)
+        if kind != b"R" or body[:4] != struct.pack("!i", 0):
+            upstream.close()
+            if kind == b"R":
                 writer.write(
                     error_response(
                         "28000",
@@ -186,21 +236,19 @@ class DsqlProxy:
                         f"give role {self.config.dsql_upstream_user} trust auth on {self.config.pg_host}",
                     )
                 )
-                return
-            writer.write(kind + struct.pack("!i", len(body) + 4) + body)
-            await writer.drain()
-            try:
-                await asyncio.wait_for(
-                    relay(Session(self.limits), reader, writer, up_reader, upstream), self.session_seconds
-                )
-            except TimeoutError:
-                log.info("DSQL session for user %r reached its %s s limit: closed", user, self.session_seconds)
-        except (ConnectionError, asyncio.IncompleteReadError, OSError):
-            pass  # the client or the server went away: nothing to answer
-        finally:
-            for stream in (writer, upstream):
-                if stream is not None and not stream.is_closing():
-                    stream.close()
+            else:
+                writer.write(kind + struct.pack("!i", len(body) + 4) + body)  # its error (too many clients, say)
+            return None
+        greeting = []
+        while kind != b"Z":
+            kind, body = await _read_message(up_reader)
+            greeting.append((kind, body))
+            if kind == b"E":
+                upstream.close()
+                for kind, body in greeting:
+                    writer.write(kind + struct.pack("!i", len(body) + 4) + body)
+                return None
+        return UpstreamSession(up_reader, upstream, greeting, time.monotonic())
 
     def _check(self, token: str, user: str) -> Login:
         try:
@@ -261,6 +309,109 @@ class DsqlProxy:
             items = payload[4:].split(b"\0")
             params = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items) - 1, 2) if items[i]}
             return code, params
+
+
+@dataclass
+class UpstreamSession:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    greeting: list[tuple[bytes, bytes]]  # the server's messages after AuthenticationOk, to its first ReadyForQuery
+    opened: float  # time.monotonic()
+
+
+class UpstreamSessions:
+    """Idle upstream sessions of admin logins whose clients have gone, handed to the next login with the same
+    startup parameters: a PostgreSQL session costs the server a process and its start (3-4 ms of CPU, more than
+    all the rest of a DSQL login here), and the probes log in every few seconds.
+
+    A session is handed on only as a new one would be: reset with DISCARD ALL (settings back to their startup
+    values, prepared statements, cursors, temporary objects and locks gone) after a client that ended cleanly
+    with nothing in flight and no transaction open. A login is still checked in full before it gets one. One
+    difference from a new session remains: settings given to the role or the database (ALTER ROLE/DATABASE
+    ... SET) after the session began reach it only when it is replaced, at most `max_age` seconds later.
+    Used from the endpoint's event loop only.
+    """
+
+    def __init__(self, *, max_idle: int = 16, max_age: float = 10.0) -> None:
+        self.max_idle, self.max_age = max_idle, max_age
+        self._idle: dict[tuple, list[UpstreamSession]] = {}
+        self._sweep: asyncio.TimerHandle | None = None  # closes what nobody took in time
+
+    def take(self, key: tuple) -> UpstreamSession | None:
+        sessions = self._idle.get(key) or []
+        while sessions:
+            session = sessions.pop()
+            if self._usable(session):
+                return session
+            session.writer.close()
+        return None
+
+    def give(self, key: tuple, session: UpstreamSession) -> None:
+        self._expire()
+        if self._usable(session) and sum(map(len, self._idle.values())) < self.max_idle:
+            self._idle.setdefault(key, []).append(session)
+            if self._sweep is None:
+                self._sweep = asyncio.get_running_loop().call_later(self.max_age, self._swept)
+        else:
+            session.writer.close()
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for sessions in self._idle.values():
+            for session in sessions:
+                session.writer.close()
+        self._idle.clear()
+
+    def _usable(self, session: UpstreamSession) -> bool:
+        fresh = time.monotonic() - session.opened < self.max_age
+        return fresh and not session.reader.at_eof() and not session.writer.is_closing()
+
+    def _swept(self) -> None:
+        self._sweep = None
+        self._expire()
+        if self._idle:
+            self._sweep = asyncio.get_running_loop().call_later(self.max_age, self._swept)
+
+    def _expire(self) -> None:
+        for key, sessions in list(self._idle.items()):
+            kept = [session for session in sessions if self._usable(session)]
+            for session in sessions:
+                if session not in kept:
+                    session.writer.close()
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
+
+
+async def _answers(session: UpstreamSession, timeout: float = 2.0) -> bool:
+    """A Sync on an idle upstream session: it answers ReadyForQuery 'I' and nothing else (a server that ended
+    the session has sent its FATAL error and closed)."""
+    session.writer.write(b"S" + struct.pack("!i", 4))
+    try:
+        await session.writer.drain()
+        kind, body = await asyncio.wait_for(_read_message(session.reader), timeout)
+    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError):
+        return False
+    return kind == b"Z" and body[:1] == b"I"
+
+
+async def _reset(session: UpstreamSession, timeout: float = 2.0) -> bool:
+    """DISCARD ALL on an idle upstream session: whether it is now as a new session would be."""
+    session.writer.write(b"Q" + struct.pack("!i", len(b"DISCARD ALL\0") + 4) + b"DISCARD ALL\0")
+    try:
+        await session.writer.drain()
+        while True:
+            kind, body = await asyncio.wait_for(_read_message(session.reader), timeout)
+            if kind == b"E":
+                return False
+            if kind == b"Z":
+                return body[:1] == b"I"
+            # CommandComplete, and ParameterStatus for settings the reset put back
+    except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError):
+        return False
 
 
 def _mapped_arn(principal: str) -> str:

@@ -458,26 +458,59 @@ async def relay(
     client_writer: asyncio.StreamWriter,
     server_reader: asyncio.StreamReader,
     server_writer: asyncio.StreamWriter,
-) -> None:
-    """Both directions, message by message, until either side goes away."""
+    *,
+    keep_server: bool = False,
+) -> bool:
+    """Both directions, message by message, until either side goes away; then both are closed.
 
-    async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, turn) -> None:
-        try:
-            while True:
-                header = await source.readexactly(5)
-                (length,) = struct.unpack("!i", header[1:])
-                body = await source.readexactly(length - 4)
-                sink.write(turn(header[:1], body))
-                if session.to_server:  # the endpoint's own queries, decided on an answer from the server
-                    server_writer.write(b"".join(session.to_server))
-                    session.to_server.clear()
-                    await server_writer.drain()
-                await sink.drain()
-        finally:
-            sink.close()
+    With `keep_server`, the client's Terminate is not passed on, and the server's side stays open when the
+    session ends there idle (every message answered, its last ReadyForQuery 'I', none of the endpoint's own
+    queries pending): the answer is whether it did, for the endpoint to hand the server's session on.
+    """
+    idle = True  # nothing the client sent is unanswered, and the server is outside any transaction
 
-    await asyncio.gather(
-        pipe(client_reader, server_writer, session.from_client),
-        pipe(server_reader, client_writer, session.from_server),
-        return_exceptions=True,
-    )
+    async def send_own_queries() -> None:
+        if session.to_server:  # the endpoint's own queries, decided on an answer from the server
+            server_writer.write(b"".join(session.to_server))
+            session.to_server.clear()
+            await server_writer.drain()
+
+    async def upward() -> bool:
+        nonlocal idle
+        while True:
+            header = await client_reader.readexactly(5)
+            (length,) = struct.unpack("!i", header[1:])
+            body = await client_reader.readexactly(length - 4)
+            if keep_server and header[:1] == b"X":
+                return True  # the client's Terminate: the end of its session, not the server's
+            idle = False
+            server_writer.write(session.from_client(header[:1], body))
+            await send_own_queries()
+            await server_writer.drain()
+
+    async def downward() -> None:
+        nonlocal idle
+        while True:
+            header = await server_reader.readexactly(5)
+            (length,) = struct.unpack("!i", header[1:])
+            body = await server_reader.readexactly(length - 4)
+            client_writer.write(session.from_server(header[:1], body))
+            if header[:1] == b"Z":
+                idle = body[:1] == b"I" and not (session.in_flight or session.internal or session.to_server)
+            await send_own_queries()
+            await client_writer.drain()
+
+    pipes = [asyncio.ensure_future(upward()), asyncio.ensure_future(downward())]
+    kept = False
+    try:
+        done, _ = await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        ended = pipes[0] in done and not pipes[0].cancelled() and pipes[0].exception() is None
+        kept = ended and idle and not server_reader.at_eof() and not server_writer.is_closing()
+        return kept
+    finally:
+        for pipe in pipes:
+            pipe.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+        client_writer.close()
+        if not kept:
+            server_writer.close()

@@ -128,3 +128,48 @@ def test_latency_fault_slows_each_connection(sandbox_environment, sandbox, clust
     timings = timed_select_one(sandbox_environment, endpoint_of(cluster))
     assert timings.connect_ms >= 300
     assert (time.perf_counter() - started) * 1000 >= 300
+
+
+def test_an_admin_session_left_idle_is_handed_to_the_next_login_as_a_new_one(sandbox_environment, cluster):
+    endpoint = endpoint_of(cluster)
+    with dsql.TimedLogin(sandbox_environment, endpoint).open() as conn:
+        first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.execute("SET statement_timeout = '17s'")
+        conn.execute("PREPARE left_behind AS SELECT 1")
+        conn.execute("SELECT pg_advisory_lock(4242)")
+    time.sleep(0.3)  # the endpoint resets the server's session once the client has gone
+    with dsql.TimedLogin(sandbox_environment, endpoint).open() as conn:
+        # The same server process (no new PostgreSQL session to start), reset to what a new one would be.
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == first
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+        assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 0
+        held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        assert conn.execute(held).fetchone()[0] == 0
+        # DSQL's session rules (the endpoint's startup options) hold as in a new session.
+        assert conn.execute("SHOW lock_timeout").fetchone()[0] == "20ms"
+        assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "repeatable read"
+
+
+def test_a_session_left_in_a_transaction_is_not_handed_on(sandbox_environment, cluster):
+    endpoint = endpoint_of(cluster)
+    conn = dsql.TimedLogin(sandbox_environment, endpoint).open()
+    first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    conn.execute("BEGIN")
+    conn.execute("CREATE TABLE IF NOT EXISTS handed_on_test (id int PRIMARY KEY)")
+    conn.close()  # in the block: its work is rolled back with its server session
+    time.sleep(0.3)
+    with dsql.TimedLogin(sandbox_environment, endpoint).open() as conn:
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != first
+        assert conn.execute("SELECT to_regclass('handed_on_test')").fetchone()[0] is None
+
+
+def test_a_handed_on_session_its_server_ended_is_replaced(sandbox_environment, sandbox, cluster):
+    endpoint = endpoint_of(cluster)
+    with dsql.TimedLogin(sandbox_environment, endpoint).open() as conn:
+        first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    time.sleep(0.3)
+    with psycopg.connect(**sandbox.config.pg_params()) as server:
+        assert server.execute("SELECT pg_terminate_backend(%s)", [first]).fetchone()[0]
+    time.sleep(0.3)
+    with dsql.TimedLogin(sandbox_environment, endpoint).open() as conn:
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != first
