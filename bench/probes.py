@@ -9,7 +9,9 @@ many probes one worker host records per second.
   and URL_TARGETS API-health URL targets probed every 5 s: a demand of 100 probes a second, above what
   the machine serves (saturation); ProbeResults recorded per second over a steady window after a
   warm-up. probe_lag_p95_s: what that leaves, the p95 over the window's probes of how late each came
-  after its target's previous probe plus the interval (0 when on time).
+  after its target's previous probe plus the interval (0 when on time). worker_cpu_ms_per_probe,
+  sandbox_cpu_ms_per_probe, moto_cpu_ms_per_probe: each process's CPU time over the window per recorded
+  probe (less sensitive to other work on the machine than the rate).
 
 BENCH_PROFILE=FILE also profiles (pyinstrument) the probe task's body for a DSQL and a URL target called
 in this process, PROFILE_RUNS times each, and writes the profile to FILE: where a probe's CPU goes.
@@ -287,12 +289,14 @@ def throughput(
         processes = {"worker": [worker.pid], "sandbox": [sandbox.pid], "moto": _children(sandbox.pid)}
         window_start, started, dispatched_before = timezone.now(), time.monotonic(), dispatched[0]
         cpu_start = {name: sum(map(_cpu_seconds, pids)) for name, pids in processes.items()}
+        dispatcher_start = time.process_time()
         busy_start = _machine_busy()
         time.sleep(WINDOW_SECONDS)
         window_end, elapsed, dispatched_in_window = timezone.now(), time.monotonic() - started, dispatched[0]
         dispatched_in_window -= dispatched_before
         leased = Target.objects.filter(pk__in=ids, lease_until__gt=timezone.now()).count()
         cpu = {name: sum(map(_cpu_seconds, pids)) - cpu_start[name] for name, pids in processes.items()}
+        dispatcher = time.process_time() - dispatcher_start
         busy = _machine_busy()
         machine = (busy[0] - busy_start[0]) / (busy[1] - busy_start[1])
     finally:
@@ -312,6 +316,10 @@ def throughput(
     lags = _lags(ids, window_start, window_end)
     Target.objects.filter(pk__in=ids).update(paused=True)
     shares = ", ".join(f"{name} {100 * seconds / elapsed:.0f} %" for name, seconds in cpu.items())
+
+    def per_probe(seconds: float) -> float | None:
+        return round(1000 * seconds / count, 2) if count else None
+
     return [
         Figure(
             "probes_per_second",
@@ -335,13 +343,21 @@ def throughput(
         ),
         Figure(
             "worker_cpu_ms_per_probe",
-            round(1000 * cpu["worker"] / count, 2) if count else None,
+            per_probe(cpu["worker"]),
             "ms",
             f"the worker process's CPU time per recorded probe: one worker process (one interpreter) would "
-            f"reach {count / cpu['worker']:.0f} probes/s on a core of its own"
+            f"reach {count / cpu['worker']:.0f} probes/s on a core of its own; the bench's dispatcher (dispatch_probes "
+            f"every second) took {per_probe(dispatcher)} ms a probe"
             if cpu["worker"]
             else "",
         ),
+        Figure(
+            "sandbox_cpu_ms_per_probe",
+            per_probe(cpu["sandbox"]),
+            "ms",
+            "the sandbox process's (its DSQL endpoint and API health route) CPU time per recorded probe",
+        ),
+        Figure("moto_cpu_ms_per_probe", per_probe(cpu["moto"]), "ms", "the sandbox's moto's CPU time per probe"),
     ]
 
 
