@@ -131,3 +131,50 @@ def test_without_server_binaries_the_suite_runs_in_one_process(monkeypatch):
     next(hook)  # the part before xdist's hook
     assert (config.option.numprocesses, config.option.dist) == (0, "no")
     assert "no PostgreSQL server binaries" in parallel.pytest_report_header(config)
+
+
+class Node:
+    """What xdist's scheduler drives: a worker that is sent test indices and told to shut down."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_without_dist_workers_take_tests_in_order_and_a_one_worker_module_whole(monkeypatch):
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    chosen = SimpleNamespace(option=SimpleNamespace(numprocesses=3, dist="no"), stash=pytest.Stash())
+    told = SimpleNamespace(option=SimpleNamespace(numprocesses=3, dist="loadfile"), stash=pytest.Stash())
+    for config in (chosen, told):
+        next(parallel.pytest_cmdline_main(config))
+    assert parallel.pytest_xdist_make_scheduler(told, None) is None  # xdist's own loadfile
+    scheduler = parallel.pytest_xdist_make_scheduler(
+        SimpleNamespace(option=chosen.option, stash=chosen.stash, getvalue=lambda name: ["popen"] * 3), None
+    )
+    assert isinstance(scheduler, parallel.InOrder)
+
+    (together,) = parallel.ONE_WORKER
+    collection = [f"tests/a/test_{n}.py::test_x" for n in range(6)]
+    collection[2:2] = [f"{together}::test_{n}" for n in range(4)]
+    nodes = [Node(f"gw{n}") for n in range(3)]
+    for node in nodes:
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+    done = set()
+    while len(done) < len(collection):  # each worker finishes its oldest test, in turn
+        for node in nodes:
+            if pending := [index for index in node.sent if index not in done]:
+                done.add(pending[0])
+                scheduler.mark_test_complete(node, pending[0])
+    assert all(node.sent == sorted(node.sent) for node in nodes)
+    assert sorted(index for node in nodes for index in node.sent) == list(range(len(collection)))
+    holding = [node for node in nodes if 2 in node.sent]
+    assert len(holding) == 1 and {2, 3, 4, 5} <= set(holding[0].sent)
