@@ -13,9 +13,6 @@ compares with the templates' 5432. The postmaster ends with its worker: stopped 
 exit, signalled by the kernel if the worker dies, and a directory a killed worker left behind is removed by
 the next run.
 
-With -n and no --dist, tests go one at a time to whichever worker is free, in collection order (InOrder);
-the tests of a module that depend on each other (ONE_WORKER) go to one worker together.
-
 Where no server can be made (no initdb, root without a `postgres` user to run it, or 5432 taken on every
 loopback address, as a server listening on 0.0.0.0 does), the suite runs in one process on DATABASE_URL, as
 without -n, and the report header says why.
@@ -42,7 +39,6 @@ import time
 from pathlib import Path
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling
 
 DIRECTORY_PREFIX = "velaops-test-pg-"
 PORT = 5432
@@ -59,11 +55,6 @@ SERVER_SETTINGS = {
 # Ports a worker's sandbox is given (SANDBOX_PORT..+3 by default) are apart by this much per worker.
 SANDBOX_PORTS_PER_WORKER = 4
 SERIAL_REASON = pytest.StashKey[str]()
-IN_ORDER = pytest.StashKey[bool]()
-# Modules whose tests must run in one process, one after another, each with why.
-ONE_WORKER = {
-    "tests/sandbox/test_iam_policy.py": "its last tests judge the calls its first ones recorded (CALLS)",
-}
 
 
 def postgres_bindir() -> Path | None:
@@ -219,21 +210,6 @@ class PrivatePostgres:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-class InOrder(LoadScopeScheduling):
-    """-n without --dist: one test at a time to whichever worker is free, in collection order, so each worker
-    keeps pytest-django's order (rollback tests before transactional ones); a ONE_WORKER module goes to one
-    worker whole. xdist's own `load` sends consecutive runs of tests, and its `loadgroup` (the xdist_group
-    mark) does not group under pytest 9.2 (pytest-xdist issue #1386)."""
-
-    def __init__(self, config: pytest.Config, log=None) -> None:
-        config.option.loadscopereorder = False  # units in collection order, not largest first
-        super().__init__(config, log)
-
-    def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.split("::", 1)[0]
-        return module if module in ONE_WORKER else nodeid
-
-
 def worker_number(worker: str) -> int:
     """gw0 -> 0: xdist names its workers gw<n>."""
     return int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
@@ -268,23 +244,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config):
-    # Before xdist's hook, which turns -n into workers (with --dist load unless told otherwise).
+    # Before xdist's hook, which turns -n into workers.
     if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
         reason = why_no_private_server()
         if reason:
             config.option.numprocesses = 0
             config.option.dist = "no"
             config.stash[SERIAL_REASON] = reason
-        elif config.option.dist == "no":
-            config.stash[IN_ORDER] = True
     return (yield)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    if config.stash.get(IN_ORDER, False):
-        return InOrder(config, log)
-    return None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
