@@ -13,6 +13,9 @@ compares with the templates' 5432. The postmaster ends with its worker: stopped 
 exit, signalled by the kernel if the worker dies, and a directory a killed worker left behind is removed by
 the next run.
 
+With -n and no --dist, each module's tests run on one worker, and every worker's in collection order
+(ModulesInOrder).
+
 Where no server can be made (no initdb, root without a `postgres` user to run it, or 5432 taken on every
 loopback address, as a server listening on 0.0.0.0 does), the suite runs in one process on DATABASE_URL, as
 without -n, and the report header says why.
@@ -39,6 +42,7 @@ import time
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScheduling
 
 DIRECTORY_PREFIX = "velaops-test-pg-"
 PORT = 5432
@@ -55,6 +59,7 @@ SERVER_SETTINGS = {
 # Ports a worker's sandbox is given (SANDBOX_PORT..+3 by default) are apart by this much per worker.
 SANDBOX_PORTS_PER_WORKER = 4
 SERIAL_REASON = pytest.StashKey[str]()
+MODULES_IN_ORDER = pytest.StashKey[bool]()
 
 
 def postgres_bindir() -> Path | None:
@@ -242,16 +247,74 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args):
     return (yield)
 
 
+class ModulesInOrder(LoadScheduling):
+    """-n without --dist: tests go to the workers in collection order, so each worker runs its own in that
+    order too (pytest-django's: rollback tests before the transactional ones, which empty the tables and the
+    groups the migrations made); and each module goes to one worker, the one that took its first test, as
+    a module's tests may count on the ones before them (test_iam_policy judges the calls its first tests
+    recorded; test_probes_dsql's restore the stand-in table one of them changes). xdist's `load` splits
+    modules; `loadfile` keeps them, but runs one module's transactional tests before another's rollback
+    tests; `loadgroup` does not group under pytest 9.2 (pytest-xdist issue #1386)."""
+
+    AHEAD = 2  # tests queued on a worker: xdist's worker runs a test once it knows the next one
+
+    def __init__(self, config: pytest.Config, log=None) -> None:
+        super().__init__(config, log)
+        self.owner: dict[str, object] = {}  # module -> the worker running it
+        self.modules: list[str] = []
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is None:
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            self.collection = next(iter(self.node2collection.values()))
+            self.modules = [nodeid.split("::", 1)[0] for nodeid in self.collection]
+            self.pending[:] = range(len(self.collection))
+        for node in self.nodes:
+            self.check_schedule(node)
+
+    def check_schedule(self, node, duration: float = 0) -> None:
+        if node.shutting_down:
+            return
+        queued = self.node2pending[node]
+        taken = []
+        for index in self.pending:
+            if len(queued) + len(taken) >= self.AHEAD:
+                break
+            if self.owner.setdefault(self.modules[index], node) is node:
+                taken.append(index)
+        if taken:
+            self.pending = [index for index in self.pending if index not in taken]
+            queued.extend(taken)
+            node.send_runtest_some(taken)
+        if not any(self.owner.get(self.modules[index], node) is node for index in self.pending):
+            node.shutdown()  # what is left belongs to other workers
+
+    def remove_node(self, node) -> str | None:
+        # A worker that died: its modules go to whichever worker takes their next test.
+        self.owner = {module: owner for module, owner in self.owner.items() if owner is not node}
+        return super().remove_node(node)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config):
-    # Before xdist's hook, which turns -n into workers.
+    # Before xdist's hook, which turns -n into workers (with --dist load unless told otherwise).
     if getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
         reason = why_no_private_server()
         if reason:
             config.option.numprocesses = 0
             config.option.dist = "no"
             config.stash[SERIAL_REASON] = reason
+        elif config.option.dist == "no":
+            config.stash[MODULES_IN_ORDER] = True
     return (yield)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return ModulesInOrder(config, log) if config.stash.get(MODULES_IN_ORDER, False) else None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

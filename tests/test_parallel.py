@@ -131,3 +131,51 @@ def test_without_server_binaries_the_suite_runs_in_one_process(monkeypatch):
     next(hook)  # the part before xdist's hook
     assert (config.option.numprocesses, config.option.dist) == (0, "no")
     assert "no PostgreSQL server binaries" in parallel.pytest_report_header(config)
+
+
+class Node:
+    """What xdist's scheduler drives: a worker that is sent test indices and told to shut down."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_without_dist_a_module_runs_on_one_worker_and_each_worker_in_collection_order(monkeypatch):
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    chosen = SimpleNamespace(option=SimpleNamespace(numprocesses=3, dist="no"), stash=pytest.Stash())
+    told = SimpleNamespace(option=SimpleNamespace(numprocesses=3, dist="loadfile"), stash=pytest.Stash())
+    for config in (chosen, told):
+        next(parallel.pytest_cmdline_main(config))
+    assert parallel.pytest_xdist_make_scheduler(told, None) is None  # xdist's own loadfile
+    config = SimpleNamespace(
+        option=chosen.option, stash=chosen.stash, getvalue=lambda name: ["popen"] * 3, getoption=lambda name: None
+    )
+    scheduler = parallel.pytest_xdist_make_scheduler(config, None)
+    assert isinstance(scheduler, parallel.ModulesInOrder)
+
+    # As pytest-django orders them: a module's rollback tests early, its transactional ones later.
+    collection = [f"tests/test_{name}.py::test_{n}" for n, name in enumerate("aabcdeabfgbh")]
+    nodes = [Node(f"gw{n}") for n in range(3)]
+    for node in nodes:
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+    done: list[int] = []
+    while len(done) < len(collection):  # each worker finishes its oldest test, in turn
+        for node in nodes:
+            if pending := [index for index in node.sent if index not in done]:
+                done.append(pending[0])
+                scheduler.mark_test_complete(node, pending[0])
+    assert sorted(done) == list(range(len(collection))) and all(node.shutting_down for node in nodes)
+    assert all(node.sent == sorted(node.sent) for node in nodes)
+    for module in "ab":
+        (holder,) = [node for node in nodes if any(f"test_{module}.py" in collection[i] for i in node.sent)]
+        assert {i for i, nodeid in enumerate(collection) if f"test_{module}.py" in nodeid} <= set(holder.sent)
