@@ -26,7 +26,7 @@ from dashboard.dsql_sql.transactions import LIMITS, TransactionLimits
 from infra.sandbox import dsql_lifecycle, pg
 from infra.sandbox.config import SandboxConfig
 from infra.sandbox.dsql_login import Login, MotoLogins
-from infra.sandbox.dsql_session import SYS_SCHEMA, UPSTREAM_OPTIONS, Session, relay
+from infra.sandbox.dsql_session import SYS_SCHEMA, UPSTREAM_OPTIONS, Session, read_message, relay
 from infra.sandbox.dsql_token import ADMIN_USER, Refusal
 from infra.sandbox.faults import FaultSwitches
 
@@ -156,7 +156,7 @@ class DsqlProxy:
             user = params.get("user", "")
             writer.write(AUTH_CLEARTEXT)
             await writer.drain()
-            kind, body = await _read_message(reader)
+            kind, body = await read_message(reader)
             if kind != b"p":
                 writer.write(error_response("08P01", "expected a password message"))
                 return
@@ -225,7 +225,7 @@ class DsqlProxy:
         up_reader, upstream = await asyncio.open_connection(self.config.pg_host, self.config.pg_port)
         upstream.write(_startup_message(params))
         await upstream.drain()
-        kind, body = await _read_message(up_reader)
+        kind, body = await read_message(up_reader)
         if kind != b"R" or body[:4] != struct.pack("!i", 0):
             upstream.close()
             if kind == b"R":
@@ -241,7 +241,7 @@ class DsqlProxy:
             return None
         greeting = []
         while kind != b"Z":
-            kind, body = await _read_message(up_reader)
+            kind, body = await read_message(up_reader)
             greeting.append((kind, body))
             if kind == b"E":
                 upstream.close()
@@ -392,7 +392,7 @@ async def _answers(session: UpstreamSession, timeout: float = 2.0) -> bool:
     session.writer.write(b"S" + struct.pack("!i", 4))
     try:
         await session.writer.drain()
-        kind, body = await asyncio.wait_for(_read_message(session.reader), timeout)
+        kind, body = await asyncio.wait_for(read_message(session.reader), timeout)
     except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError):
         return False
     return kind == b"Z" and body[:1] == b"I"
@@ -404,7 +404,7 @@ async def _reset(session: UpstreamSession, timeout: float = 2.0) -> bool:
     try:
         await session.writer.drain()
         while True:
-            kind, body = await asyncio.wait_for(_read_message(session.reader), timeout)
+            kind, body = await asyncio.wait_for(read_message(session.reader), timeout)
             if kind == b"E":
                 return False
             if kind == b"Z":
@@ -418,12 +418,6 @@ def _mapped_arn(principal: str) -> str:
     """The principal as DSQL maps it to a role: a role session counts as its role's ARN, a user as itself."""
     session = re.match(r"^arn:(?P<p>[^:]+):sts::(?P<a>\d+):assumed-role/(?P<r>[^/]+)/", principal)
     return f"arn:{session['p']}:iam::{session['a']}:role/{session['r']}" if session else principal
-
-
-async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    header = await reader.readexactly(5)
-    (length,) = struct.unpack("!i", header[1:])
-    return header[:1], await reader.readexactly(length - 4)
 
 
 def _startup_message(params: dict[str, str]) -> bytes:

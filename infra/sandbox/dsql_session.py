@@ -452,6 +452,13 @@ def dsql_error(violation: Violation) -> bytes:
     return frame(b"E", b"\0".join(fields) + b"\0\0")
 
 
+async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One protocol message after startup: its type byte and its body."""
+    header = await reader.readexactly(5)
+    (length,) = struct.unpack("!i", header[1:])
+    return header[:1], await reader.readexactly(length - 4)
+
+
 async def relay(
     session: Session,
     client_reader: asyncio.StreamReader,
@@ -478,24 +485,20 @@ async def relay(
     async def upward() -> bool:
         nonlocal idle
         while True:
-            header = await client_reader.readexactly(5)
-            (length,) = struct.unpack("!i", header[1:])
-            body = await client_reader.readexactly(length - 4)
-            if keep_server and header[:1] == b"X":
+            kind, body = await read_message(client_reader)
+            if keep_server and kind == b"X":
                 return True  # the client's Terminate: the end of its session, not the server's
             idle = False
-            server_writer.write(session.from_client(header[:1], body))
+            server_writer.write(session.from_client(kind, body))
             await send_own_queries()
             await server_writer.drain()
 
     async def downward() -> None:
         nonlocal idle
         while True:
-            header = await server_reader.readexactly(5)
-            (length,) = struct.unpack("!i", header[1:])
-            body = await server_reader.readexactly(length - 4)
-            client_writer.write(session.from_server(header[:1], body))
-            if header[:1] == b"Z":
+            kind, body = await read_message(server_reader)
+            client_writer.write(session.from_server(kind, body))
+            if kind == b"Z":
                 idle = body[:1] == b"I" and not (session.in_flight or session.internal or session.to_server)
             await send_own_queries()
             await client_writer.drain()

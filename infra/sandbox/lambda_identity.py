@@ -28,19 +28,24 @@ class LambdaCredentialsError(psycopg.OperationalError):
     """
 
 
-def function_credentials(config: SandboxConfig, function_name: str) -> dict[str, str]:
+def _ask(config: SandboxConfig, operation: str, function_name: str) -> Any:
+    """POST /moto-api/sandbox/iam/<operation> for the function, its JSON answer (HTTPError on refusal)."""
     payload = json.dumps(
         {"function_name": function_name, "region": config.region, "account_id": config.account_id}
     ).encode()
     request = urllib.request.Request(
-        f"{config.moto_url}/moto-api/sandbox/iam/function-credentials",
+        f"{config.moto_url}/moto-api/sandbox/iam/{operation}",
         data=payload,
         headers={"Content-Type": "application/json"},
         method="POST",
     )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def function_credentials(config: SandboxConfig, function_name: str) -> dict[str, str]:
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
+        return _ask(config, "function-credentials", function_name)
     except urllib.error.HTTPError as exc:
         reason = json.loads(exc.read() or b"{}").get("message", exc.reason)
         raise LambdaCredentialsError(f"{function_name}: {reason}") from None
@@ -62,18 +67,8 @@ class FunctionNotFound(Exception):
 def function_context(config: SandboxConfig, function_name: str) -> FunctionContext:
     """The function's configuration and its role's session, asked of moto in one loopback call at each use, so a
     repointed function, a changed role or a reset moto is followed at once."""
-    payload = json.dumps(
-        {"function_name": function_name, "region": config.region, "account_id": config.account_id}
-    ).encode()
-    request = urllib.request.Request(
-        f"{config.moto_url}/moto-api/sandbox/iam/function-context",
-        data=payload,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            answer = json.loads(response.read())
+        answer = _ask(config, "function-context", function_name)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise FunctionNotFound(function_name) from None

@@ -21,12 +21,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def viewer_client(client, viewer):
-    client.force_login(viewer)
-    return client
-
-
-@pytest.fixture
 def targets(bare_environment):
     up = make_target(bare_environment, "vela-dsql", kind=ProbeKind.DSQL)
     down = make_target(bare_environment, "vela-api", kind=ProbeKind.API_HEALTH, down_after=1)
