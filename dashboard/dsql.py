@@ -11,9 +11,12 @@ names the parts a caller must redact from any error text it keeps.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -38,18 +41,30 @@ DSQL_VARIABLES = ("DSQL_CLUSTER_ARN", "DSQL_ENDPOINT", "DSQL_REGION")
 DEFAULT_CONNECT_TIMEOUT = 10
 # Time SELECT 1 gets even when the connection used up the budget: enough for one round trip.
 MIN_QUERY_SECONDS = 0.5
+CANCEL_TIMEOUT_SECONDS = 5
+# The SDKs' default lifetime of a token. A token is only checked when a connection is opened, and may open
+# several while it lasts (Aurora DSQL user guide, "Generating an authentication token", checked 2026-12-02).
+TOKEN_LIFETIME_SECONDS = 900
 
 
 def auth_token(
-    environment: Environment, endpoint: str, session: boto3.Session | None = None, dsql=None, user: str | None = None
+    environment: Environment,
+    endpoint: str,
+    session: boto3.Session | None = None,
+    dsql=None,
+    user: str | None = None,
+    expires_in: int = TOKEN_LIFETIME_SECONDS,
 ) -> str:
-    """A short-lived IAM token (a presigned URL, signed locally: no network call). `dsql`: a DSQL client
-    to sign with (probes keep one per thread); else one is made from `session`. `user`: the database role to
-    log in as, else the environment's DSQL user (admin needs DbConnectAdmin, any other role DbConnect)."""
+    """A short-lived IAM token (a presigned URL, signed locally: no network call), valid for `expires_in` s.
+    `dsql`: a DSQL client to sign with (probes keep one per thread); else one is made from `session`.
+    `user`: the database role to log in as, else the environment's DSQL user (admin needs DbConnectAdmin,
+    any other role DbConnect)."""
     dsql = dsql or client(environment, "dsql", session)
     if (user or environment.dsql_user) == DSQL_ADMIN_USER:
-        return dsql.generate_db_connect_admin_auth_token(Hostname=endpoint, Region=environment.region)
-    return dsql.generate_db_connect_auth_token(Hostname=endpoint, Region=environment.region)
+        sign = dsql.generate_db_connect_admin_auth_token
+    else:
+        sign = dsql.generate_db_connect_auth_token
+    return sign(Hostname=endpoint, Region=environment.region, ExpiresIn=expires_in)
 
 
 def connection_kwargs(
@@ -88,21 +103,80 @@ def token_secrets(token: str) -> tuple[str, ...]:
 
 @contextlib.contextmanager
 def cancel_after(connection: psycopg.Connection, seconds: float) -> Iterator[None]:
-    """Cancel the running query if the block outlasts `seconds` (it then raises QueryCanceled)."""
-    timer = threading.Timer(seconds, _cancel, (connection,))
-    timer.daemon = True
-    timer.start()
+    """Cancel the running query if the block outlasts `seconds` (it then raises QueryCanceled). Once the
+    block has left, no cancel from it can reach the connection's next query."""
+    deadline = _watchdog.watch(connection, seconds)
     try:
         yield
     finally:
-        timer.cancel()
+        _watchdog.release(deadline)
 
 
-def _cancel(connection: psycopg.Connection) -> None:
+class _Deadline:
+    __slots__ = ("connection", "fired", "sent")
+
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self.connection = connection
+        self.fired = False
+        self.sent = threading.Event()
+
+
+class _Watchdog:
+    """One thread for every cancel_after in the process. A probe worker runs dozens of logins at once, and
+    a threading.Timer each started and stopped a thread per login (a tenth of the probe's own overhead)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, connection: psycopg.Connection, seconds: float) -> _Deadline:
+        deadline = _Deadline(connection)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dsql-cancel-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), deadline))
+            if self._heap[0][2] is deadline:
+                self._lock.notify()  # sooner than what the thread waits for
+        return deadline
+
+    def release(self, deadline: _Deadline) -> None:
+        with self._lock:
+            fired = deadline.fired
+            if not fired:
+                self._heap = [entry for entry in self._heap if entry[2] is not deadline]
+                heapq.heapify(self._heap)
+        if fired:
+            deadline.sent.wait(CANCEL_TIMEOUT_SECONDS)  # the cancel is on its way: let it land on this query
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._lock.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                deadline = heapq.heappop(self._heap)[2]
+                deadline.fired = True
+            # Sending a cancel can take up to its timeout: in a thread of its own, so later deadlines keep time.
+            threading.Thread(target=_cancel, args=(deadline,), daemon=True).start()
+
+
+def _cancel(deadline: _Deadline) -> None:
     try:
-        connection.cancel_safe(timeout=5)
+        deadline.connection.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
     except (psycopg.Error, OSError):
         pass  # the connection is gone already, or the cancel could not be sent: the query fails anyway
+    finally:
+        deadline.sent.set()
+
+
+_watchdog = _Watchdog()
+# A forked child (a prefork worker) has the lock and heap but not the thread: it starts its own.
+os.register_at_fork(after_in_child=_watchdog._reset)
 
 
 @dataclass(frozen=True)
@@ -130,6 +204,8 @@ class TimedLogin:
     began) and `secrets` (see token_secrets) are set for that report, and after a success `timings`.
     `within` (s) bounds the login: the query is cancelled when it is used up (MIN_QUERY_SECONDS at least,
     since libpq's connect timeout cannot be shorter than 2 s). `signer`: a DSQL client to sign with.
+    `token`: where the token comes from instead (the probes reuse one while it lasts); the token phase is
+    then the time it takes to give one.
     """
 
     def __init__(
@@ -142,8 +218,10 @@ class TimedLogin:
         session: boto3.Session | None = None,
         signer: Any = None,
         user: str | None = None,
+        token: Callable[[], str] | None = None,
     ) -> None:
         self.environment = environment
+        self.token = token
         self.user = user  # the database role, else the environment's DSQL user
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
@@ -157,7 +235,10 @@ class TimedLogin:
     def open(self) -> psycopg.Connection:
         """The logged-in connection (autocommit), for the caller to use and close."""
         self.started = time.perf_counter()
-        token = auth_token(self.environment, self.endpoint, self.session, dsql=self.signer, user=self.user)
+        if self.token is not None:
+            token = self.token()
+        else:
+            token = auth_token(self.environment, self.endpoint, self.session, dsql=self.signer, user=self.user)
         token_done = time.perf_counter()
         self.secrets = token_secrets(token)
         connection = psycopg.connect(

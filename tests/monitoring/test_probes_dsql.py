@@ -1,5 +1,6 @@
 """The DSQL probe against the sandbox's DSQL endpoint: a real IAM token, a real login, real faults."""
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,8 +11,8 @@ from django.utils import timezone
 
 from dashboard import dsql
 from dashboard.models import ProbeKind, Target
+from dashboard.monitoring.probes import clients, run_probe
 from dashboard.monitoring.probes import dsql as dsql_probe
-from dashboard.monitoring.probes import run_probe
 from tests.sandbox.helpers import create_active_dsql_cluster
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,8 @@ def dsql_target(environment, name, **fields) -> Target:
 @pytest.fixture
 def tokens(monkeypatch):
     """Every IAM token the probe generates (through dashboard.dsql's login), to check that none leaks into
-    what it returns."""
+    what it returns. This thread's reused token is forgotten first, so the probe signs one."""
+    clients.clear()
     seen = []
     real = dsql.auth_token
 
@@ -171,6 +173,51 @@ def test_a_query_that_outlasts_its_time_is_cancelled():
         assert conn.execute("SELECT 2").fetchone() == (2,)
 
 
+def test_the_cancel_watchdog_is_one_thread_and_keeps_each_deadline():
+    database = settings.DATABASES["default"]
+    params = {"host": database["HOST"], "port": database["PORT"], "user": database["USER"], "dbname": "postgres"}
+    with (
+        psycopg.connect(**params, password=database["PASSWORD"] or None, autocommit=True) as slow,
+        psycopg.connect(**params, password=database["PASSWORD"] or None, autocommit=True) as quick,
+    ):
+        with dsql.cancel_after(quick, 0.2):
+            quick.execute("SELECT 1")  # the watchdog is running
+        threads = threading.active_count()
+        for _ in range(50):
+            with dsql.cancel_after(quick, 0.2):
+                quick.execute("SELECT 1")
+        assert threading.active_count() == threads  # no thread per block
+        # A deadline sooner than the one the watchdog waits for is kept, and the later one stays watched.
+        with dsql.cancel_after(slow, 30):
+            started = time.perf_counter()
+            with pytest.raises(psycopg.errors.QueryCanceled), dsql.cancel_after(quick, 0.3):
+                quick.execute("SELECT pg_sleep(5)")
+            assert time.perf_counter() - started < 2
+            slow.execute("SELECT pg_sleep(0.5)")  # its 30 s are not up: left alone
+        with pytest.raises(psycopg.errors.QueryCanceled), dsql.cancel_after(slow, 0.3):
+            slow.execute("SELECT pg_sleep(5)")
+        time.sleep(0.5)  # the released 30 s deadline never fires on the connection's next query
+        assert slow.execute("SELECT 2").fetchone() == (2,)
+
+
+def test_a_thread_reuses_its_token_while_it_lasts(sandbox, sandbox_environment, cluster, tokens, monkeypatch):
+    target = dsql_target(sandbox_environment, cluster["identifier"])
+    assert run_probe(target).ok and run_probe(target).ok
+    assert len(tokens) == 1  # DSQL lets one token open connections while it lasts
+    other = []
+    thread = threading.Thread(target=lambda: other.append(run_probe(target)))
+    thread.start()
+    thread.join()
+    assert other[0].ok and len(tokens) == 2  # each thread signs with its own client
+    # A refused login drops the token: the next probe signs afresh.
+    sandbox.faults.update({"dsql_refuse": True})
+    assert not run_probe(target).ok
+    sandbox.faults.clear()
+    assert run_probe(target).ok and len(tokens) == 3
+    monkeypatch.setattr(clients, "TOKEN_REUSE_SECONDS", 0)  # its time in this thread is up
+    assert run_probe(target).ok and run_probe(target).ok and len(tokens) == 5
+
+
 def test_written_value_must_match(monkeypatch):
     class Connection:
         def execute(self, query, params=()):
@@ -186,9 +233,16 @@ def test_written_value_must_match(monkeypatch):
 def test_a_login_that_wakes_an_idle_cluster_is_recorded_as_a_cold_start(sandbox, sandbox_environment, cluster):
     """After a long gap the probe reads the cluster's state first: an IDLE cluster's slower first connect is a
     cold start, not slowness; a probe soon after reads nothing first (the 30 s default keeps clusters awake)."""
+    from tests.sandbox.helpers import aws
+
     target = dsql_target(sandbox_environment, cluster["identifier"], last_probed_at=None)
     sandbox.faults.update({"dsql_idle": "idle"})
     try:
+        # The fault idles a cluster once it has had no login for 2 s: an earlier test's may be more recent.
+        deadline = time.monotonic() + 10
+        while aws(sandbox, "dsql").get_cluster(identifier=cluster["identifier"])["status"] != "IDLE":
+            assert time.monotonic() < deadline, "the cluster never went IDLE"
+            time.sleep(0.2)
         outcome = run_probe(target)
     finally:
         sandbox.faults.clear()

@@ -1,6 +1,7 @@
 """DSQL: log in to the target's cluster with an IAM token and run SELECT 1, timed phase by phase.
 
-Phases (ms): "token" (a local presign, no network), "connect" (TCP, startup and the token check),
+Phases (ms): "token" (a local presign, no network; about nothing when this thread's token is reused, see
+probes.clients), "connect" (TCP, startup and the token check),
 "query" (SELECT 1), and with `write_check` "write": an upsert and a read-back of this target's row in
 `velaops_probe`. DSQL has no temporary tables, so the probe keeps one small ordinary table, created on
 first use (DDL and DML in separate transactions, as DSQL requires: the connection is in autocommit),
@@ -25,7 +26,7 @@ from dashboard.aws import AWS_EXCEPTIONS
 from dashboard.dsql import TimedLogin, cancel_after, cluster_endpoint
 from dashboard.models import Target
 from dashboard.monitoring.outcome import ProbeOutcome
-from dashboard.monitoring.probes.clients import probe_client
+from dashboard.monitoring.probes.clients import forget_token, probe_client, probe_token
 from dashboard.monitoring.probes.failures import aws_failure, clean, database_error, since_ms
 
 PROBE_TABLE = "velaops_probe"  # as the DSQL user, in its default schema
@@ -65,12 +66,14 @@ def probe_dsql(target: Target) -> ProbeOutcome:
         within=target.timeout_seconds,
         signer=signer,
         user=user,
+        token=lambda: probe_token(environment, endpoint, signer, user),
     )
     try:
         connection = login.open()
     except AWS_EXCEPTIONS as exc:
         return aws_failure(exc, login.started, details)
     except (psycopg.Error, OSError) as exc:
+        forget_token(environment, endpoint, user)  # whatever refused it, the next probe signs afresh
         return _failed(_describe(exc, login.secrets), login.started, details)
     with connection:
         phases = login.timings.phases()
