@@ -4,6 +4,7 @@ import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
@@ -18,6 +19,24 @@ from velaops.celery import app
 def celery_worker():
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
+
+
+@app.task(name="tests.test_celery.record_backend_pid")
+def record_backend_pid(key: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        redis_client().rpush(key, cursor.fetchone()[0])
+
+
+def backend_pids(key: str, tasks: int) -> list[int]:
+    """Run `tasks` tasks one after another on the worker; the database session each ran in."""
+    for done in range(1, tasks + 1):
+        record_backend_pid.delay(key)
+        deadline = time.monotonic() + 20
+        while redis_client().llen(key) < done:
+            assert time.monotonic() < deadline, "the worker did not run the task"
+            time.sleep(0.02)
+    return [int(pid) for pid in redis_client().lrange(key, 0, -1)]
 
 
 def wait_for_heartbeat(timeout: float = 20) -> None:
@@ -46,6 +65,23 @@ def test_broker_keys_carry_the_run_prefix(celery_worker, settings):
     record_worker_heartbeat.delay()
     wait_for_heartbeat()
     assert any(redis_client().scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tasks_keep_their_connection_and_a_dead_one_is_replaced(celery_worker):
+    key = redis_key("test-celery-backend-pids")
+    redis_client().delete(key)
+    try:
+        # Celery's Django fixup would close it around each task (six sessions); kept, each thread has one.
+        first = backend_pids(key, 6)
+        assert len(set(first)) <= 2  # the worker's concurrency
+        with connection.cursor() as cursor:  # a database restart, as the worker's sessions see it
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(set(first))])
+        # The health check before a kept connection's first use finds it dead: the tasks still run.
+        after = backend_pids(key, 10)[6:]
+        assert not set(after) & set(first)
+    finally:
+        redis_client().delete(key)
 
 
 def test_tasks_are_discovered_from_the_tasks_package():

@@ -6,7 +6,7 @@ import os
 import pkgutil
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velaops.settings")
 
@@ -39,3 +39,16 @@ def _prune_schedule(sender, **kwargs) -> None:
     from tasks.schedule import prune_stale_entries
 
     prune_stale_entries()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender=None, **kwargs) -> None:
+    # What Django does around each request: close a connection that is past CONN_MAX_AGE or broke in the
+    # last task, and have the next use check it (CONN_HEALTH_CHECKS), so a database restart costs one
+    # failed task per connection at most. Not for eager calls: they run inside the caller's transaction.
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

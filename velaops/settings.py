@@ -191,6 +191,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A worker keeps its database connections between tasks as a web process keeps them between requests
+# (velaops/celery.py applies CONN_MAX_AGE and the health check around each task). Celery's Django fixup
+# otherwise closes them around every task: two connects per probe, half the database's CPU per probe.
+# It still closes them all after this many tasks; 0 closes them around every task again.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # Probes wait on the network, not the CPU: they get their own queue, served by a thread-pool worker.
 CELERY_TASK_ROUTES = {"tasks.probes.run_probe": {"queue": env_str("PROBE_QUEUE", "probes")}}
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
