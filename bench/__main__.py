@@ -61,6 +61,7 @@ def main() -> None:
     started = time.monotonic()
     figures: list[Figure] = []
     info: dict[str, object] = {}
+    speed = {"before": cpu_reference_ms()}
     # Redis keys of this run (Celery, Django's cache) under a prefix of their own: the bench's targets must
     # never read the cached figures of a development database's targets of the same id, or the reverse.
     redis_prefix = f"velaops-bench-{os.getpid()}:"
@@ -68,8 +69,23 @@ def main() -> None:
         _run_sections(chosen, options, redis_prefix, figures, info)
     finally:
         _delete_redis_keys(redis_prefix)
-    if _report(chosen, options, started, figures, info):
+    speed["after"] = cpu_reference_ms()
+    if _report(chosen, options, started, figures, info, speed):
         sys.exit(1)
+
+
+def cpu_reference_ms(runs: int = 5) -> float:
+    """A fixed pure-Python workload's time (median of `runs`): machines of one kind differ, and one machine
+    differs from hour to hour (its host's other tenants), by more than most changes move a figure. The same
+    code's figures are comparable only next to this."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        total = 0
+        for number in range(2_000_000):
+            total += number % 7
+        times.append((time.perf_counter() - started) * 1000)
+    return round(sorted(times)[runs // 2], 1)
 
 
 def _run_sections(chosen: list[str], options, redis_prefix: str, figures: list[Figure], info: dict) -> None:
@@ -113,7 +129,7 @@ def _delete_redis_keys(prefix: str) -> None:
         client.delete(*keys)
 
 
-def _report(chosen: list[str], options, started: float, figures: list[Figure], info: dict) -> list[str]:
+def _report(chosen: list[str], options, started: float, figures: list[Figure], info: dict, speed: dict) -> list[str]:
     """Print the table, write results.json where allowed; the figures that missed their goal (make bench fails)."""
     commit, dirty = _commit()
     report = {
@@ -124,6 +140,8 @@ def _report(chosen: list[str], options, started: float, figures: list[Figure], i
         "quick": options.quick,
         "seconds": round(time.monotonic() - started, 1),
         "sections": info,
+        # cpu_reference_ms before the first section and after the last: how fast this machine was.
+        "cpu_reference_ms": speed,
         "figures": {
             f.name: {"value": f.value, "unit": f.unit, "goal": f.goal_text(), "verdict": f.verdict(), "note": f.note}
             for f in figures
@@ -148,6 +166,7 @@ def _report(chosen: list[str], options, started: float, figures: list[Figure], i
     if seed:
         how = "reused" if seed["reused"] else "seeded now"
         print(f"history seed: {seed['database']}, {how} (seeding took {seed['seed_seconds']:.0f} s)")
+    print(f"machine speed (cpu_reference_ms): {speed.get('before')} ms before, {speed.get('after')} ms after")
     print(f"{len(figures)} figures in {report['seconds']:.0f} s; written to {path.relative_to(http.ROOT)}")
     failed = missed(figures, every_section_ran=set(chosen) == set(SECTIONS))
     if failed:

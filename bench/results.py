@@ -112,6 +112,13 @@ def markdown_table(report: dict) -> str:
             f"| `{name}` | {figure.get('goal') or '—'} | {shown} | {figure.get('verdict') or '—'} | "
             f"{(figure.get('note') or '').replace('|', '/')} |"
         )
+    speed = report.get("cpu_reference_ms")
+    if speed:
+        lines += [
+            "",
+            f"The machine's speed (`cpu_reference_ms`, a fixed pure-Python loop; lower is faster): "
+            f"{speed.get('before')} ms before the first section, {speed.get('after')} ms after the last.",
+        ]
     loads = {name: section.get("load_average_after") for name, section in (report.get("sections") or {}).items()}
     if any(loads.values()):
         lines += ["", "Load average after each section: " + "; ".join(f"{k} {v}" for k, v in loads.items() if v)]

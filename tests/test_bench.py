@@ -29,3 +29,14 @@ def test_a_missed_an_empty_and_an_unmeasured_goal_each_fail_the_bench():
         missed([Figure(name, 1.0, "ms") for name in GOALS if name != "probes_per_second"], every_section_ran=False)
         == []
     )
+
+
+def test_the_table_says_how_fast_the_machine_was():
+    from bench.__main__ import cpu_reference_ms
+    from bench.results import markdown_table
+
+    speed = cpu_reference_ms(runs=1)
+    assert speed > 0
+    report = {"figures": {}, "cpu_reference_ms": {"before": speed, "after": 91.5}}
+    assert f"{speed} ms before the first section, 91.5 ms after the last" in markdown_table(report)
+    assert "machine's speed" not in markdown_table({"figures": {}})  # runs recorded before it was measured
