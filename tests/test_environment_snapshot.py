@@ -152,14 +152,20 @@ def test_polls_within_the_snapshots_age_read_nothing_and_show_its_age(
 ):
     client.force_login(viewer)
     poll(client, counted_environment)
+    read_at = time.monotonic()
     after_first = counting_moto.calls
     assert after_first > 0
-    for _ in range(48):
+    # 48 viewers' polls, as long as they fall inside the snapshot's age (a loaded machine takes longer).
+    polls = 0
+    while polls < 48 and time.monotonic() - read_at < snapshot.MAX_AGE / 2:
         poll(client, counted_environment)
+        polls += 1
     response = view(client, counted_environment)
-    assert counting_moto.calls == after_first
-    assert response.context["snapshot"].age_seconds() < snapshot.MAX_AGE
-    assert b"Read from AWS 0 s ago" in response.content or b"Read from AWS 1 s ago" in response.content
+    assert polls >= 10 and counting_moto.calls == after_first
+    age = response.context["snapshot"].age_seconds()
+    assert age < snapshot.MAX_AGE
+    # The page said its age when it rendered: the same second, or the one before this reading.
+    assert any(f"Read from AWS {shown} s ago".encode() in response.content for shown in (age - 1, age))
 
 
 def test_an_ended_attempt_invalidates_the_snapshot(

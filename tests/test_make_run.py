@@ -211,7 +211,8 @@ def test_a_process_that_loses_redis_is_restarted_with_backoff_until_redis_is_bac
 
         redis = redis_server()
         supervised.wait_for(lambda: len(pids(tmp_path / "worker.pids")) == 2, "the worker back on Redis", timeout=30)
-        assert supervised.output.count("worker | connected") == 2
+        # Its pid is written before its "connected" line reaches supervisord's output: wait for that too.
+        supervised.wait_for(lambda: supervised.output.count("worker | connected") == 2, "the second connect logged")
         assert pids(tmp_path / "web.pids") == [web] and alive(web)  # the outage did not touch web
         assert supervised.ctrl_c() == 0
     finally:
