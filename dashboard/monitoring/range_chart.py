@@ -16,7 +16,7 @@ from django.core.cache import cache
 
 from dashboard.models import Target
 from dashboard.monitoring import charts, selectors
-from dashboard.monitoring.stats import floor_time, rolled_up_until
+from dashboard.monitoring.stats import READ_CURSOR, floor_time, rolled_up_until
 
 KEY_PREFIX = "range-chart:"
 # Someone back at a target within the hour reads a minute or so of rollups instead of the range.
@@ -27,11 +27,15 @@ def key(target_id: int, spec: charts.RangeSpec) -> str:
     return f"{KEY_PREFIX}{target_id}:{spec.key}"
 
 
-def range_chart(target: Target, spec: charts.RangeSpec, start: datetime, now: datetime) -> dict:
-    """chart_data of the range's buckets from `start` to now, as charts.chart_data(selectors.chart_buckets(...))."""
+def range_chart(
+    target: Target, spec: charts.RangeSpec, start: datetime, now: datetime, folded_until: datetime | None = READ_CURSOR
+) -> dict:
+    """chart_data of the range's buckets from `start` to now, as charts.chart_data(selectors.chart_buckets(...)).
+    `folded_until`: rolled_up_until(), if the caller read it already (stats.READ_CURSOR)."""
     gap = charts.gap_seconds(target.interval_seconds, spec)
     first = floor_time(start, spec.step)
-    folded_until = rolled_up_until()
+    if folded_until is READ_CURSOR:
+        folded_until = rolled_up_until()
     boundary = selectors.settled_boundary(spec, first, folded_until)
     settled = _settled(target, spec, first, boundary, gap)
     tail = charts.chart_data(selectors.unsettled_buckets(target, spec, boundary, folded_until, now), spec, gap)

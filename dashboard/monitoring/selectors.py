@@ -16,7 +16,7 @@ from dashboard.models import Attempt, Environment, Incident, ProbeResult, Rollup
 from dashboard.models.monitoring import decode_phase_sums
 from dashboard.monitoring.charts import Bucket, RangeSpec
 from dashboard.monitoring.histogram import index_value
-from dashboard.monitoring.stats import ROLLUP_FIELDS, all_rollups, floor_time, rolled_up_until
+from dashboard.monitoring.stats import READ_CURSOR, ROLLUP_FIELDS, all_rollups, floor_time, rolled_up_until
 
 # Raw results not yet folded into minute rollups are read for the chart's newest buckets, but never
 # more than this far back: a stalled rollup job shows as a gap, not as a scan of the raw table.
@@ -181,12 +181,15 @@ def settled_buckets(target: Target, spec: RangeSpec, start: datetime, end: datet
     return buckets
 
 
-def chart_buckets(target: Target, spec: RangeSpec, start: datetime, now: datetime) -> dict[int, Bucket]:
+def chart_buckets(
+    target: Target, spec: RangeSpec, start: datetime, now: datetime, folded_until: datetime | None = READ_CURSOR
+) -> dict[int, Bucket]:
     """Buckets of `spec.resolution` from `start` to now, keyed by their start in epoch seconds: the
     stored rollups (hour and day rollups include the bucket still filling), plus the raw results the
-    rollup job has not folded yet."""
+    rollup job has not folded yet (after `folded_until`, rolled_up_until()'s if not given)."""
     first = floor_time(start, spec.step)
-    folded_until = rolled_up_until()
+    if folded_until is READ_CURSOR:
+        folded_until = rolled_up_until()
     boundary = settled_boundary(spec, first, folded_until)
     buckets = settled_buckets(target, spec, first, boundary)
     buckets.update(unsettled_buckets(target, spec, boundary, folded_until, now))

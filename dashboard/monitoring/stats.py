@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Q
@@ -177,14 +178,23 @@ def spans_filter(spans: Iterable[tuple[int, datetime, datetime]]) -> Q:
     return condition
 
 
-def range_stats(target_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, RangeStats]:
-    """History of each target over [start, end): rollups up to where the rollup job has got, raw
-    results after that (a few minutes at most). A target without history gets an empty RangeStats."""
+# "Read rolled_up_until() now": a page showing several figures of one moment reads it once and passes it on,
+# so its chart and its summary agree on where the rollups end (and it costs one query, not one a figure).
+READ_CURSOR: Any = object()
+
+
+def range_stats(
+    target_ids: Iterable[int], start: datetime, end: datetime, *, settled: datetime | None = READ_CURSOR
+) -> dict[int, RangeStats]:
+    """History of each target over [start, end): rollups up to where the rollup job has got (`settled`,
+    rolled_up_until()'s), raw results after that (a few minutes at most). A target without history gets an
+    empty RangeStats."""
     ids = list(target_ids)
     stats = {target_id: RangeStats() for target_id in ids}
     if not ids or end <= start:
         return stats
-    settled = rolled_up_until()
+    if settled is READ_CURSOR:
+        settled = rolled_up_until()
     spans = cover(start, min(end, settled)) if settled else []
     for target_id, done in _settled_days(ids, spans).items():
         stats[target_id].absorb(done)

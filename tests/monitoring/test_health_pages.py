@@ -328,6 +328,17 @@ def test_detail_shows_each_range(viewer_client, environment, history, range_key)
     assert "Provision the DSQL cluster" in html if range_key != "1h" else "Provision the DSQL cluster" not in html
 
 
+def test_detail_reads_where_the_rollups_end_once_for_its_chart_and_summary(viewer_client, environment, history):
+    with CaptureQueriesContext(connection) as queries_run:
+        response = viewer_client.get(history["dsql"].get_absolute_url(), {"range": "24h"})
+    assert response.status_code == 200
+    cursor_reads = [q for q in queries_run.captured_queries if 'FROM "dashboard_rollupcursor"' in q["sql"]]
+    assert len(cursor_reads) == 1
+    # Its results' times, formatted for the table, as the date filter gave them.
+    newest = history["dsql"].results.order_by("-at", "-id").first()
+    assert f'<td class="mono">{newest.at:%Y-%m-%d %H:%M:%S}</td>' in response.content.decode()
+
+
 def test_detail_chart_has_percentiles_per_bucket(viewer_client, environment):
     target = make_target(environment, "per-bucket")
     minute = floor_time(timezone.now(), MINUTE) - 10 * MINUTE
