@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from dashboard import roles
-from dashboard.models import AuditEvent, Environment, MigrationRun
+from dashboard.models import AuditEvent, Environment, MigrationRun, Target
 
 
 def environment_for_viewer(request: HttpRequest, slug: str) -> Environment:
@@ -16,6 +16,14 @@ def environment_for_viewer(request: HttpRequest, slug: str) -> Environment:
     if not roles.can_view(request.user):
         refuse(request, environment, "environment.view", "You need the viewer role to see environments.")
     return environment
+
+
+def target_for_viewer(request: HttpRequest, slug: str, pk: int) -> Target:
+    """Target `pk` of the environment named by `slug`, with its environment, as environment_for_viewer decides;
+    one query for a viewer (the pages and polls of a target are most requests)."""
+    if not roles.can_view(request.user):
+        environment_for_viewer(request, slug)  # 404 or the recorded refusal
+    return get_object_or_404(Target.objects.select_related("environment"), pk=pk, environment__slug=slug)
 
 
 def environment_for_operator(request: HttpRequest, slug: str, *, event: str = "") -> Environment:

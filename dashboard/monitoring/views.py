@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from dashboard.access import environment_for_operator, environment_for_viewer
+from dashboard.access import environment_for_operator, environment_for_viewer, target_for_viewer
 from dashboard.models import Target
 from dashboard.monitoring import overview, selectors, target_page, targets
 from dashboard.monitoring.charts import range_spec
@@ -59,10 +59,12 @@ def health_overview_live(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _target(request: HttpRequest, slug: str, pk: int, *, operate: bool = False) -> Target:
-    environment = (environment_for_operator if operate else environment_for_viewer)(request, slug)
-    target = get_object_or_404(Target, pk=pk, environment=environment)
-    target.environment = environment  # get_absolute_url without another query
-    return target
+    if operate:
+        environment = environment_for_operator(request, slug)
+        target = get_object_or_404(Target, pk=pk, environment=environment)
+        target.environment = environment  # get_absolute_url without another query
+        return target
+    return target_for_viewer(request, slug, pk)
 
 
 @require_GET
