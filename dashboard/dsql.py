@@ -53,18 +53,17 @@ def auth_token(
     session: boto3.Session | None = None,
     dsql=None,
     user: str | None = None,
-    expires_in: int = TOKEN_LIFETIME_SECONDS,
 ) -> str:
-    """A short-lived IAM token (a presigned URL, signed locally: no network call), valid for `expires_in` s.
-    `dsql`: a DSQL client to sign with (probes keep one per thread); else one is made from `session`.
-    `user`: the database role to log in as, else the environment's DSQL user (admin needs DbConnectAdmin,
-    any other role DbConnect)."""
+    """A short-lived IAM token (a presigned URL, signed locally: no network call), valid for
+    TOKEN_LIFETIME_SECONDS. `dsql`: a DSQL client to sign with (probes keep one per thread); else one is made
+    from `session`. `user`: the database role to log in as, else the environment's DSQL user (admin needs
+    DbConnectAdmin, any other role DbConnect)."""
     dsql = dsql or client(environment, "dsql", session)
     if (user or environment.dsql_user) == DSQL_ADMIN_USER:
         sign = dsql.generate_db_connect_admin_auth_token
     else:
         sign = dsql.generate_db_connect_auth_token
-    return sign(Hostname=endpoint, Region=environment.region, ExpiresIn=expires_in)
+    return sign(Hostname=endpoint, Region=environment.region, ExpiresIn=TOKEN_LIFETIME_SECONDS)
 
 
 def connection_kwargs(

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import django.dispatch
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from dashboard.models import Incident, ProbeResult, Target, TargetStatus
@@ -178,11 +179,10 @@ def _advance_state(
 
 
 def _count_failure(target_id: int, result: ProbeResult) -> None:
-    incident = Incident.objects.filter(target_id=target_id, closed_at=None).first()
-    if incident:
-        incident.failure_count += 1
-        incident.last_error = result.error
-        incident.save(update_fields=["failure_count", "last_error"])
+    # One statement: every failed probe of a down target comes here (the target's row lock orders them).
+    Incident.objects.filter(target_id=target_id, closed_at=None).update(
+        failure_count=F("failure_count") + 1, last_error=result.error
+    )
 
 
 def _close_incident(target_id: int, result: ProbeResult) -> Incident | None:

@@ -5,7 +5,7 @@ and render."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.paginator import Paginator
 from django.http import QueryDict
@@ -198,7 +198,7 @@ def _result_rows(results: list[ProbeResult]) -> list[dict]:
             {
                 "id": result.pk,
                 # Formatted here: the template's date filter was a fifth of the rows' rendering.
-                "at": result.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "at": fmt.utc_clock(result.at),
                 "ok": result.ok,
                 "latency": fmt.latency_ms(result.latency_ms),
                 "phases": [(name, fmt.latency_ms(phases[name])) for name in ordered],

@@ -28,8 +28,9 @@ from dashboard.models import Environment
 
 # Below dashboard.aws's refresh margin: see the module docstring.
 ROLE_CLIENT_MAX_AGE = aws.CREDENTIAL_REFRESH_MARGIN - 60
-# Well inside the token's lifetime, and inside what botocore's refreshable credentials keep left before they
-# renew (10 minutes at the least), so a reused token never outlives the credentials it was signed with.
+# Well inside the token's lifetime (dsql.TOKEN_LIFETIME_SECONDS), and inside what botocore's refreshable
+# credentials keep left before they renew (10 minutes at the least), so a reused token never outlives the
+# credentials it was signed with.
 TOKEN_REUSE_SECONDS = 300
 
 _local = threading.local()
