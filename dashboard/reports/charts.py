@@ -2,7 +2,9 @@
 (WeasyPrint renders inline SVG) and in email clients that show SVG. No JavaScript, no fonts to load.
 
 Inputs are the content snapshot's series: per target, [epoch seconds, probes, ok, avg ms, p95 ms].
-Consecutive buckets of one colour are drawn as one rectangle, so a quiet year is a few shapes.
+Consecutive buckets of one colour are drawn as one rectangle, and the rectangles (and the lines of a grid) of
+one colour as one path: the PDF renderer's cost is per element (styles, graphical state), and a year of a
+flapping target is thousands of runs.
 """
 
 from __future__ import annotations
@@ -47,13 +49,16 @@ def availability_strips(rows: list[tuple[str, list]], start: int, end: int, step
     height = len(rows) * (ROW_HEIGHT + ROW_GAP) + AXIS_HEIGHT
     scale = plot_width / max(1, end - start)
     parts = [_open(WIDTH, height, "Uptime over the period, per target")]
+    # "none" first: each row's background, under its runs (which never overlap one another).
+    shapes: dict[str, list[str]] = {colour: [] for colour in ("none", *COLOURS)}
     for index, (label, points) in enumerate(rows):
         y = index * (ROW_HEIGHT + ROW_GAP)
         parts.append(_text(LABEL_WIDTH - 6, y + ROW_HEIGHT - 4, _truncate(label, 28), anchor="end"))
-        parts.append(_rect(LABEL_WIDTH, y, plot_width, ROW_HEIGHT, COLOURS["none"]))
+        shapes["none"].append(_box(LABEL_WIDTH, y, plot_width, ROW_HEIGHT))
         for lo, hi, colour in _runs(points, start, end, step):
             x = LABEL_WIDTH + (lo - start) * scale
-            parts.append(_rect(x, y, max(0.6, (hi - lo) * scale), ROW_HEIGHT, COLOURS[colour]))
+            shapes[colour].append(_box(x, y, max(0.6, (hi - lo) * scale), ROW_HEIGHT))
+    parts.extend(f'<path d="{"".join(boxes)}" fill="{COLOURS[colour]}" />' for colour, boxes in shapes.items() if boxes)
     parts.append(_axis(start, end, LABEL_WIDTH, plot_width, height - AXIS_HEIGHT, tz))
     parts.append("</svg>")
     return "".join(parts)
@@ -122,11 +127,12 @@ def _latency_cell(
         return _text(width / 2, plot_top + plot_height / 2, "no latency measured", anchor="middle")
     top = _nice_ceiling(max(values))
     x_scale = plot_width / max(1, end - start)
-    parts = []
+    parts, grid = [], []
     for fraction in (0, 0.5, 1):
         y = plot_top + plot_height * (1 - fraction)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_width:.1f}" y2="{y:.1f}" stroke="{GRID}" />')
+        grid.append(f"M{left} {y:.1f}H{left + plot_width:.1f}")
         parts.append(_text(left - 4, y + 3, fmt.latency_ms(top * fraction), anchor="end"))
+    parts.append(_lines(grid))
     for column, colour, stroke in ((3, AVG_COLOUR, 1.2), (4, P95_COLOUR, 1.8)):
         for segment in _segments(points, column, step):
             coords = [
@@ -178,13 +184,13 @@ def _axis(
     span = end - start
     step = next((s for s in TICK_STEPS if span / s.total_seconds() <= max_ticks), TICK_STEPS[-1])
     fmt = "%H:%M" if step < timedelta(days=1) else "%d %b"
-    parts = [f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="{GRID}" />']
+    lines, parts = [f"M{left} {y:.1f}H{left + width}"], []
     for tick in _ticks(start, end, step, tz):
         x = left + (tick.timestamp() - start) * width / max(1, span)
-        parts.append(f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}" stroke="{GRID}" />')
+        lines.append(f"M{x:.1f} {y:.1f}v4")
         if labels:
             parts.append(_text(x, y + 14, tick.strftime(fmt), anchor="middle"))
-    return "".join(parts)
+    return _lines(lines) + "".join(parts)
 
 
 def _ticks(start: int, end: int, step: timedelta, tz: ZoneInfo):
@@ -224,8 +230,14 @@ def _open(width: int, height: float, title: str) -> str:
     )
 
 
-def _rect(x: float, y: float, width: float, height: float, fill: str) -> str:
-    return f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{fill}" />'
+def _box(x: float, y: float, width: float, height: float) -> str:
+    """A rectangle as a closed subpath of a path."""
+    return f"M{x:.1f} {y:.1f}h{width:.1f}v{height:.1f}h{-width:.1f}z"
+
+
+def _lines(subpaths: list[str]) -> str:
+    """Lines of the grid's colour as one path."""
+    return f'<path d="{"".join(subpaths)}" fill="none" stroke="{GRID}" />'
 
 
 def _text(x: float, y: float, text: str, anchor: str = "start") -> str:

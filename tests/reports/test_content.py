@@ -1,5 +1,6 @@
 """A report over seeded history says exactly what the seed implies, computed here independently."""
 
+import gc
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -152,6 +153,7 @@ def test_the_pdf_opens_and_pdftotext_finds_the_figures(seeded, tmp_path):
         pytest.skip("pdftotext (poppler-utils) is not installed")
     environment, *_ = seeded
     rendered = build_report(environment, Period(DAY, DAY + timedelta(days=1)), now=DAY + timedelta(days=2))
+    assert gc.isenabled()  # paused while WeasyPrint renders, and on again after
     path = tmp_path / "report.pdf"
     path.write_bytes(rendered.pdf)
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
