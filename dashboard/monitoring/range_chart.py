@@ -52,7 +52,7 @@ def _settled(target: Target, spec: charts.RangeSpec, first: datetime, boundary: 
     else:
         chart, since = charts.chart_data({}, spec, gap), first
     if since < boundary:
-        newly = charts.chart_data(selectors.settled_buckets(target, spec, since, boundary), spec, gap)
+        newly = selectors.settled_chart(target, spec, since, boundary, gap)
         chart = charts.join_charts(chart, newly, gap)
     if kept is None or (kept["first"], kept["until"]) != span:
         cache.set(name, {"first": span[0], "until": span[1], "gap": gap, "chart": chart}, CACHE_SECONDS)

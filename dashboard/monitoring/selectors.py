@@ -14,9 +14,9 @@ from django.db.models.functions import Coalesce
 
 from dashboard.models import Attempt, Environment, Incident, ProbeResult, Rollup, Target, TargetStatus
 from dashboard.models.monitoring import decode_phase_sums
-from dashboard.monitoring.charts import Bucket, RangeSpec
-from dashboard.monitoring.histogram import index_value
-from dashboard.monitoring.stats import READ_CURSOR, ROLLUP_FIELDS, all_rollups, floor_time, rolled_up_until
+from dashboard.monitoring.charts import Bucket, RangeSpec, chart_columns
+from dashboard.monitoring.histogram import MAX_INDEX, index_value
+from dashboard.monitoring.stats import ALL_ROLLUPS_SQL, READ_CURSOR, ROLLUP_FIELDS, floor_time, rolled_up_until
 
 # Raw results not yet folded into minute rollups are read for the chart's newest buckets, but never
 # more than this far back: a stalled rollup job shows as a gap, not as a scan of the raw table.
@@ -151,23 +151,16 @@ def open_incident(target: Target) -> Incident | None:
     return target.incidents.filter(closed_at=None).first()
 
 
-_BUCKET_EPOCH = Func(
-    F("bucket"), template="EXTRACT(EPOCH FROM %(expressions)s)::bigint", output_field=BigIntegerField()
-)
-
-
 def settled_boundary(spec: RangeSpec, first: datetime, folded_until: datetime | None) -> datetime:
     """Buckets before the one holding the rollup cursor are settled: their rollups are written once and
     their stored quantiles are all a chart needs. Later ones may still merge raw results."""
     return max(first, floor_time(folded_until, spec.step)) if folded_until else first
 
 
-def settled_buckets(target: Target, spec: RangeSpec, start: datetime, end: datetime) -> dict[int, Bucket]:
-    """The settled buckets of `spec.resolution` in [start, end), without their histograms. Settled buckets
-    are all in Rollup: an hour or day before the one holding the minute cursor is one its cursor has passed."""
-    buckets: dict[int, Bucket] = {}
-    # A plain cursor: a 24 h chart reads 1,440 rows, and the ORM's per-row conversions cost as much as the
-    # query.
+def _settled_rows(target: Target, spec: RangeSpec, start: datetime, end: datetime) -> list[tuple]:
+    """The settled rollups of `spec.resolution` in [start, end), oldest first: (epoch seconds, count,
+    ok_count, latency_count, latency_sum, phase sums text, p50, p95 and p99 bucket indexes). A plain cursor:
+    a 24 h chart reads 1,440 rows, and the ORM's per-row conversions cost as much as the query."""
     with connection.cursor() as cursor:
         cursor.execute(
             'SELECT EXTRACT(EPOCH FROM "bucket")::bigint, "count", "ok_count", "latency_count", "latency_sum",'
@@ -175,10 +168,41 @@ def settled_buckets(target: Target, spec: RangeSpec, start: datetime, end: datet
             ' WHERE "target_id" = %s AND "resolution" = %s AND "bucket" >= %s AND "bucket" < %s ORDER BY "bucket"',
             [target.pk, spec.resolution, start, end],
         )
-        for at, count, ok, latency_count, latency_sum, phases, *quantiles in cursor.fetchall():
-            values = (count, ok, latency_count, latency_sum, decode_phase_sums(phases), *map(index_value, quantiles))
-            buckets.setdefault(at, Bucket()).add_settled(*values)
+        return cursor.fetchall()
+
+
+def settled_buckets(target: Target, spec: RangeSpec, start: datetime, end: datetime) -> dict[int, Bucket]:
+    """The settled buckets of `spec.resolution` in [start, end), without their histograms. Settled buckets
+    are all in Rollup: an hour or day before the one holding the minute cursor is one its cursor has passed."""
+    buckets: dict[int, Bucket] = {}
+    for at, count, ok, latency_count, latency_sum, phases, *quantiles in _settled_rows(target, spec, start, end):
+        values = (count, ok, latency_count, latency_sum, decode_phase_sums(phases), *map(index_value, quantiles))
+        buckets.setdefault(at, Bucket()).add_settled(*values)
     return buckets
+
+
+# A stored quantile's bucket index -> its value as a chart shows it (rounded to 3 places).
+_CHART_VALUES = [round(index_value(index), 3) for index in range(MAX_INDEX + 1)]
+
+
+def settled_chart(target: Target, spec: RangeSpec, start: datetime, end: datetime, gap: float) -> dict:
+    """charts.chart_data(settled_buckets(...), spec, gap), straight from the rows."""
+    values = _CHART_VALUES
+    rows = [
+        (
+            at,
+            count,
+            ok,
+            latency_count,
+            latency_sum,
+            decode_phase_sums(phases),
+            None if p50 is None else values[p50],
+            None if p95 is None else values[p95],
+            None if p99 is None else values[p99],
+        )
+        for at, count, ok, latency_count, latency_sum, phases, p50, p95, p99 in _settled_rows(target, spec, start, end)
+    ]
+    return chart_columns(rows, spec, gap)
 
 
 def chart_buckets(
@@ -196,6 +220,20 @@ def chart_buckets(
     return buckets
 
 
+# The rollups of unsettled_buckets, settled and still filling, with ROLLUP_FIELDS' values (but the target):
+# raw SQL, as the page reads it on every view, with each field's own conversion from the database.
+_ROLLUP_VALUE_FIELDS = [Rollup._meta.get_field(name) for name in ROLLUP_FIELDS[1:]]
+_UNSETTLED_SQL = (
+    'SELECT EXTRACT(EPOCH FROM r."bucket")::bigint, '
+    + ", ".join(f'r."{field.column}"' for field in _ROLLUP_VALUE_FIELDS)
+    + f' FROM {ALL_ROLLUPS_SQL} r WHERE r."target_id" = %s AND r."resolution" = %s AND r."bucket" >= %s'
+    ' AND r."bucket" < %s'
+)
+_UNSETTLED_CONVERTERS = [
+    (index, field.from_db_value) for index, field in enumerate(_ROLLUP_VALUE_FIELDS) if hasattr(field, "from_db_value")
+]
+
+
 def unsettled_buckets(
     target: Target, spec: RangeSpec, boundary: datetime, folded_until: datetime | None, now: datetime
 ) -> dict[int, Bucket]:
@@ -204,16 +242,12 @@ def unsettled_buckets(
     that the rollup job has not folded."""
     buckets: dict[int, Bucket] = {}
     step = spec.resolution
-    filling = all_rollups(
-        _BUCKET_EPOCH,
-        *ROLLUP_FIELDS[1:],
-        target_id=target.pk,
-        resolution=spec.resolution,
-        bucket__gte=boundary,
-        bucket__lt=now + spec.step,
-    )
-    for at, *values in filling:
-        buckets.setdefault(at, Bucket()).add_values(*values)
+    with connection.cursor() as cursor:
+        cursor.execute(_UNSETTLED_SQL, [target.pk, spec.resolution, boundary, now + spec.step])
+        for at, *values in cursor.fetchall():
+            for index, convert in _UNSETTLED_CONVERTERS:
+                values[index] = convert(values[index], None, connection)
+            buckets.setdefault(at, Bucket()).add_values(*values)
     fresh_from = max(boundary, now - FRESH_WINDOW, folded_until or boundary)
     fresh = ProbeResult.objects.filter(target_id=target.pk, at__gte=fresh_from).values_list(
         "at", "ok", "latency_ms", "phases", "cold_start"
