@@ -505,6 +505,23 @@ def test_incidents_are_listed_and_paginated(viewer_client, environment):
     assert second.content.decode().count("failure ") == 5
 
 
+def test_the_status_card_shows_the_open_incident_whichever_page_of_incidents_is_shown(viewer_client, environment):
+    target = make_target(environment, "flappy-down", down_after=1)
+    start = timezone.now() - 5 * HOUR
+    for index in range(22):  # 22 closed outages, then one still open
+        record(target, start + (2 * index) * 5 * MINUTE, None, ok=False, error=f"failure {index}")
+        record(target, start + (2 * index + 1) * 5 * MINUTE, 3.0)
+    record(target, start + 45 * 5 * MINUTE, None, ok=False, error="still down")
+    for params in ({}, {"ipage": 2}):
+        context = viewer_client.get(target.get_absolute_url(), params).context
+        assert context["open_incident"].cause == "still down" and context["open_incident"].closed_at is None
+        assert context["open_for"]
+    # And none once it closed, on the first page, where the newest incident is a closed one.
+    record(target, start + 46 * 5 * MINUTE, 3.0)
+    context = viewer_client.get(target.get_absolute_url()).context
+    assert context["open_incident"] is None and context["incidents"][0]["cause"] == "still down"
+
+
 def test_detail_switches_range_in_place(viewer_client, environment, history):
     url = history["dsql"].get_absolute_url()
     response = viewer_client.get(url, {"range": "7d"}, HTTP_HX_TARGET="range-body", **HTMX)

@@ -84,3 +84,27 @@ def test_every_range_equals_the_whole_range_read_afresh(bare_environment):
         later = now + 7 * MINUTE
         roll_up(later)
         assert range_chart(target, spec, later - spec.span, later) == whole(target, spec, later)
+
+
+def test_chart_columns_put_a_null_row_at_each_gap_and_round_to_three_places():
+    spec = charts.range_spec("24h")
+    rows = [
+        (0, 2, 2, 2, 20.0, {"connect": 12.0}, 9.5, 10.123, 11.0),
+        (60, 3, 2, 2, 10.0, {"connect": 4.0, "query": 1.0}, None, None, None),
+        (600, 1, 0, 0, 0.0, {}, None, None, None),  # after a gap: nine minutes without a bucket
+        (660, 3, 3, 3, 1.0, {"query": 3.0}, 0.333, 0.333, 0.333),
+        (1200, 4, 4, 4, 8.0, {}, 2.0, 2.0, 2.0),  # and another
+    ]
+    chart = charts.chart_columns(rows, spec, gap=150)
+    columns, phases = chart["columns"], chart["phases"]
+    assert columns["x"] == [0, 60, 330.0, 600, 660, 930.0, 1200]
+    assert columns["count"] == [2, 3, None, 1, 3, None, 4]
+    assert columns["failures"] == [0, 1, None, 1, 0, None, 0]
+    assert columns["avg"] == [10.0, 5.0, None, None, 0.333, None, 2.0]
+    assert columns["uptime"] == [100.0, 66.667, None, 0.0, 100.0, None, 100.0]
+    assert columns["p95"] == [10.123, None, None, None, 0.333, None, 2.0]
+    assert list(phases) == ["connect", "query"]
+    assert phases["connect"] == [6.0, 2.0, None, None, None, None, None]
+    assert phases["query"] == [None, 0.5, None, None, 1.0, None, None]
+    assert all(len(values) == 7 for values in (*columns.values(), *phases.values()))
+    assert charts.chart_columns([], spec, gap=150)["columns"]["x"] == []
