@@ -82,22 +82,38 @@ def _runs(points: list, start: int, end: int, step: int):
         yield tuple(run)
 
 
+# Cells per SVG of the latency grid: three rows of two, about 420 px. A page holds a few such images, and
+# a page break can fall between two (one SVG for 20 targets was taller than an A4 page, and the PDF cut it).
+LATENCY_CELLS_PER_IMAGE = 6
+
+
 def latency_grid(items: list[tuple[str, list]], start: int, end: int, step: int, tz: ZoneInfo) -> str:
-    """Average and p95 latency per bucket, one small chart per target, two to a row, in one SVG (one
-    image for the PDF renderer to lay out, however many targets)."""
+    """Average and p95 latency per bucket, one small chart per target, two to a row, in one SVG per
+    LATENCY_CELLS_PER_IMAGE targets (few images for the PDF renderer to lay out, however many targets)."""
+    size = LATENCY_CELLS_PER_IMAGE
+    return "".join(
+        _latency_image(items[first : first + size], start, end, step, tz, legend=not first)
+        for first in range(0, len(items), size)
+    )
+
+
+def _latency_image(
+    items: list[tuple[str, list]], start: int, end: int, step: int, tz: ZoneInfo, *, legend: bool
+) -> str:
     cell_width, cell_height, columns = WIDTH / 2, LATENCY_HEIGHT + 16, 2
     rows = (len(items) + columns - 1) // columns
-    parts = [_open(WIDTH, rows * cell_height + 10, "Latency per target: average and p95 per bucket")]
-    parts.append(f'<rect x="{WIDTH - 150}" y="0" width="10" height="3" fill="{AVG_COLOUR}" />')
-    parts.append(_text(WIDTH - 136, 5, "average"))
-    parts.append(f'<rect x="{WIDTH - 80}" y="0" width="10" height="3" fill="{P95_COLOUR}" />')
-    parts.append(_text(WIDTH - 66, 5, "p95"))
+    top = 10 if legend else 0
+    parts = [_open(WIDTH, rows * cell_height + top, "Latency per target: average and p95 per bucket")]
+    if legend:
+        parts.append(f'<rect x="{WIDTH - 150}" y="0" width="10" height="3" fill="{AVG_COLOUR}" />')
+        parts.append(_text(WIDTH - 136, 5, "average"))
+        parts.append(f'<rect x="{WIDTH - 80}" y="0" width="10" height="3" fill="{P95_COLOUR}" />')
+        parts.append(_text(WIDTH - 66, 5, "p95"))
     for index, (label, points) in enumerate(items):
-        x, y = (index % columns) * cell_width, 10 + (index // columns) * cell_height
+        x, y = (index % columns) * cell_width, top + (index // columns) * cell_height
         parts.append(f'<g transform="translate({x:.0f},{y:.0f})">')
         parts.append(f'<text x="4" y="11" fill="{TEXT}" font-weight="bold">{escape(_truncate(label, 48))}</text>')
-        # Every cell shares the time axis: only the bottom cell of each column labels it (each SVG text
-        # costs the PDF renderer a Pango layout).
+        # The cells of an image share the time axis: only the bottom cell of each column labels it.
         bottom = index + columns >= len(items)
         parts.append(
             _latency_cell(points, start, end, step, tz, cell_width - 8, LATENCY_HEIGHT, top_offset=16, labels=bottom)

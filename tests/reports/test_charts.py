@@ -65,3 +65,18 @@ def test_the_latency_grid_draws_its_grid_and_ticks_as_one_stroked_path_per_cell(
     grid = stroked[0].get("d")
     assert grid.count("M") == 3 and grid.count("H") == 3
     assert len(root.findall(f".//{SVG}polyline")) == 4  # average and p95 of each cell
+
+
+def test_the_latency_grid_is_cut_into_images_a_pdf_page_can_hold_and_keeps_every_target():
+    points = [[START + i * STEP, 100, 100, 20.0, 30.0] for i in range(24)]
+    names = [f"target-{index:02d}" for index in range(20)]
+    grid = charts.latency_grid([(name, points) for name in names], START, START + 24 * STEP, STEP, UTC)
+    images = re.findall(r"<svg\b.*?</svg>", grid, re.S)
+    assert len(images) == 4  # 6 + 6 + 6 + 2 cells
+    for image in images:
+        assert float(ET.fromstring(image).get("height")) <= 3 * (charts.LATENCY_HEIGHT + 16) + 10  # under a page
+    bold = [
+        text.text for image in images for text in ET.fromstring(image).iter(f"{SVG}text") if text.get("font-weight")
+    ]
+    assert bold == names
+    assert grid.count(">average<") == 1  # the legend, on the first image only
