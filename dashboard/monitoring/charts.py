@@ -78,13 +78,6 @@ def phase_order(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda name: (PHASE_ORDER.index(name) if name in PHASE_ORDER else 99, name))
 
 
-def _phase_names(buckets: Iterable[Bucket]) -> list[str]:
-    names: set[str] = set()
-    for bucket in buckets:
-        names.update(bucket.phase_sums)
-    return phase_order(names)
-
-
 def gap_seconds(interval_seconds: int, spec: RangeSpec) -> float:
     """Longer than this without a bucket is a gap in the lines (two and a half buckets or probes)."""
     return 2.5 * max(spec.resolution, interval_seconds)

@@ -44,7 +44,8 @@ def target_base(target: Target, spec: charts.RangeSpec) -> dict:
 def target_page(target: Target, spec: charts.RangeSpec, params: QueryDict, user, now: datetime) -> dict:
     incidents, newest = _incidents(target, params, now)
     # A target has at most one open incident, and it is its newest: the first page of incidents has it.
-    open_incident = (newest if newest and newest.closed_at is None else None) if incidents["ipage"] == 1 else UNREAD
+    first_page = incidents["incidents_pager"]["number"] == 1
+    open_incident = (newest if newest and newest.closed_at is None else None) if first_page else UNREAD
     return {
         **target_base(target, spec),
         **status_part(target, user, now, open_incident),
@@ -256,5 +257,5 @@ def _incidents(target: Target, params: QueryDict, now: datetime) -> tuple[dict, 
         }
         for incident in page.object_list
     ]
-    context = {"incidents_pager": _pager(params, page, "ipage"), "incidents": rows, "ipage": page.number}
+    context = {"incidents_pager": _pager(params, page, "ipage"), "incidents": rows}
     return context, (page.object_list[0] if page.object_list else None)
