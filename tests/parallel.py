@@ -8,10 +8,10 @@ on port 5432 of a loopback address of its own (127.0.0.2 and up: all of 127/8 is
 server's 127.0.0.1 is never touched), trust auth, non-durable (a test database is thrown away), and points
 DATABASE_URL at it. Django's test database, the sandbox's Aurora and DSQL stand-ins (SandboxConfig.from_env
 reads the server from Django's settings) and every subprocess a test starts (Celery workers, manage.py)
-follow from that. The port stays 5432: the sandbox's Aurora reports its server's port, which drift detection
-compares with the templates' 5432. The postmaster ends with its worker: stopped and removed at the worker's
-exit, signalled by the kernel if the worker dies, and a directory a killed worker left behind is removed by
-the next run.
+follow from that. The port stays 5432, the templates' Aurora port, so a worker's sandbox says what AWS would
+(the cluster, its secret and the security group rule derived from `Endpoint.Port`). The postmaster ends with
+its worker: stopped and removed at the worker's exit, signalled by the kernel if the worker dies, and a
+directory a killed worker left behind is removed by the next run.
 
 With -n and no --dist, each module's tests run on one worker, and every worker's in collection order
 (ModulesInOrder).

@@ -72,7 +72,9 @@ class MotoServer:
     def adopted(self) -> bool:
         return self.process is None
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        # About 1.5 s on a quiet 2-core machine; importing moto's services took past 20 s on one loaded by the
+        # suite's workers. A server that exits is reported at once (below), so only a hung one waits this long.
         if is_answering(self.url):
             log.info("moto already answers at %s: using it", self.url)
             return

@@ -93,13 +93,15 @@ def _dsql_cluster(account_id: str, region: str, identifier: str) -> dict[str, An
 def _rds_db_cluster(account_id: str, region: str, identifier: str) -> dict[str, Any] | None:
     from moto.rds.models import rds_backends
 
+    from infra.sandbox.cfn import resources
+
     cluster = rds_backends[account_id][region].clusters.get(identifier)
     if cluster is None:
         return None
     return {
         "DeletionProtection": cluster.deletion_protection,
         "EngineVersion": cluster.engine_version,
-        "Port": cluster.port,
+        "Port": resources.template_port(cluster),  # the local server's port stands in for the template's
     }
 
 

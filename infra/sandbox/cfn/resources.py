@@ -12,7 +12,8 @@ Aurora instance became a stand-alone instance that its cluster did not list as a
 
 Sandbox setting: `SANDBOX_AURORA_PORT`. The sandbox's Aurora is the local PostgreSQL; when that server is
 not on the template's port the sandbox sets this variable and an `AWS::RDS::DBCluster` reports that port
-(`DescribeDBClusters`, `Endpoint.Port`, the attached secret) instead of the template's `Port`.
+(`DescribeDBClusters`, `Endpoint.Port`, the attached secret) instead of the template's `Port`; drift detection
+still reads the template's there (`template_port`).
 
 Where this differs from AWS is listed in docs/sandbox.md.
 """
@@ -379,6 +380,24 @@ def _aurora_port(template_port: Any) -> int | None:
     return int(template_port) if template_port not in (None, "") else None
 
 
+def _remember_template_port(cluster: Any, template_port: Any) -> None:
+    """Keep which template port the local server's port stands in for: drift detection reads the cluster as AWS
+    would report it (infra/sandbox/cfn/drift.py), so a sandbox on another port is not drift, while a port changed
+    out of band afterwards (no longer the substituted one) still is."""
+    if template_port in (None, "") or cluster.port == int(template_port):
+        cluster.sandbox_port_substitution = None
+    else:
+        cluster.sandbox_port_substitution = (cluster.port, int(template_port))
+
+
+def template_port(cluster: Any) -> Any:
+    """The cluster's port as it would be on AWS: the template's where the sandbox substituted the local one."""
+    substitution = getattr(cluster, "sandbox_port_substitution", None)
+    if substitution and cluster.port == substitution[0]:
+        return substitution[1]
+    return cluster.port
+
+
 class RdsDBCluster(_Handle, CloudFormationModel):
     """An Aurora cluster in moto's RDS backend. Ref: the cluster identifier."""
 
@@ -458,6 +477,7 @@ class RdsDBCluster(_Handle, CloudFormationModel):
             arguments["port"] = port
         arguments["tags"] = _tag_list(properties)
         backend.create_db_cluster(arguments)
+        _remember_template_port(backend.clusters[identifier], properties.get("Port"))
         return cls(account_id, region_name, identifier, properties)
 
     @classmethod
@@ -499,6 +519,7 @@ class RdsDBCluster(_Handle, CloudFormationModel):
         port = _aurora_port(new.get("Port"))
         if port is not None:
             cluster.port = port
+            _remember_template_port(cluster, new.get("Port"))
         cluster.tags = _tag_list(new)
         original_resource._properties = new
         return original_resource

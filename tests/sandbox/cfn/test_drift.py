@@ -362,6 +362,34 @@ def test_r0_stacks_are_in_sync_and_show_lambda_drift(aws):
 
 
 @NEEDS_RESOURCES
+def test_aurora_standing_on_another_local_port_is_not_drift(aws, monkeypatch):
+    """The sandbox's Aurora is the local PostgreSQL: on another port than the template's 5432 the cluster reports
+    that port (VelaOps must connect to it), yet drift detection sees what the cluster would report on AWS, the
+    template's. A port changed out of band afterwards is still drift, against the template's value."""
+    monkeypatch.setenv(resources_module().AURORA_PORT_VARIABLE, "6543")
+    cfn, rds = aws("cloudformation"), aws("rds")
+    put_bootstrap_version(aws)
+    cfn.create_stack(StackName="DatabaseStack", TemplateBody=synthesized("r0", "DatabaseStack"))
+    assert rds.describe_db_clusters(DBClusterIdentifier="vela-aurora")["DBClusters"][0]["Port"] == 6543
+    status = detect(cfn, "DatabaseStack")
+    assert status["StackDriftStatus"] == "IN_SYNC", drifts_by_id(cfn, "DatabaseStack")
+
+    rds.modify_db_cluster(DBClusterIdentifier="vela-aurora", Port=6000)
+    aurora = cfn.detect_stack_resource_drift(StackName="DatabaseStack", LogicalResourceId="Aurora2CBAB212")[
+        "StackResourceDrift"
+    ]
+    assert aurora["PropertyDifferences"] == [
+        {"PropertyPath": "/Port", "ExpectedValue": "5432", "ActualValue": "6000", "DifferenceType": "NOT_EQUAL"}
+    ]
+
+
+def resources_module():
+    from infra.sandbox.cfn import resources
+
+    return resources
+
+
+@NEEDS_RESOURCES
 def test_dsql_deletion_protection_toggled_out_of_band_is_modified(aws):
     cfn = aws("cloudformation")
     put_bootstrap_version(aws)
