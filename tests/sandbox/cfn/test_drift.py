@@ -366,7 +366,9 @@ def test_aurora_standing_on_another_local_port_is_not_drift(aws, monkeypatch):
     """The sandbox's Aurora is the local PostgreSQL: on another port than the template's 5432 the cluster reports
     that port (VelaOps must connect to it), yet drift detection sees what the cluster would report on AWS, the
     template's. A port changed out of band afterwards is still drift, against the template's value."""
-    monkeypatch.setenv(resources_module().AURORA_PORT_VARIABLE, "6543")
+    from infra.sandbox.cfn import resources
+
+    monkeypatch.setenv(resources.AURORA_PORT_VARIABLE, "6543")
     cfn, rds = aws("cloudformation"), aws("rds")
     put_bootstrap_version(aws)
     cfn.create_stack(StackName="DatabaseStack", TemplateBody=synthesized("r0", "DatabaseStack"))
@@ -381,12 +383,6 @@ def test_aurora_standing_on_another_local_port_is_not_drift(aws, monkeypatch):
     assert aurora["PropertyDifferences"] == [
         {"PropertyPath": "/Port", "ExpectedValue": "5432", "ActualValue": "6000", "DifferenceType": "NOT_EQUAL"}
     ]
-
-
-def resources_module():
-    from infra.sandbox.cfn import resources
-
-    return resources
 
 
 @NEEDS_RESOURCES
